@@ -1,0 +1,2 @@
+//! `picket`: operator tools.
+fn main() {}

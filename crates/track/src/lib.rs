@@ -1,0 +1,1 @@
+//! picket-track: the sans-IO multi-target tracking core.
