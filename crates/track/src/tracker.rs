@@ -1,0 +1,841 @@
+//! The multi-target tracker: gating, clustering, GNN association, track
+//! lifecycle. Sans-IO: the caller hands in scans with their times and gets
+//! events back; nothing here reads a clock, touches I/O or draws random
+//! numbers, so the same input always gives bit-identical output.
+//!
+//! # Association
+//! Each scan is associated by global nearest neighbour within independent
+//! clusters. The cost of giving detection `j` to track `i` is the negative
+//! log of the likelihood ratio "target-originated vs clutter":
+//! `−ln(Pd · N(y; 0, S) / λ)`, i.e. `(d² + ln det 2πS)/2 − ln Pd + ln λ`;
+//! leaving track `i` undetected costs `−ln(1 − Pd)`. Including `ln det S`
+//! matters when tracks of different quality compete for one detection: a
+//! well-established track with a tight `S` should win over a fresh one whose
+//! wide `S` makes every detection look close in Mahalanobis terms.
+//!
+//! # Lifecycle
+//! A detection that gates with no track starts a *tentative* track with the
+//! detection's position and a wide zero-mean velocity prior. It becomes
+//! *confirmed* (a `Born` event) after M hits in its last N detection
+//! opportunities, where an opportunity is a scan by a scanning sensor that
+//! has already seen the track: a radar whose coverage ends short of the
+//! track, or a ground node reporting someone else, is no evidence against
+//! it. Confirmed tracks not updated in a scan *coast* on prediction; they are
+//! deleted after `max_coast_time` without an update or when their position
+//! variance passes `max_position_variance`.
+
+use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
+
+use crate::assign::AssignmentSolver;
+use crate::cluster::DisjointSets;
+use crate::config::TrackerConfig;
+use crate::filter::StateEstimate;
+use crate::gating::{SpatialGrid, chi_square_quantile};
+use crate::measurement::Measurement;
+use crate::motion::{ConstantVelocity, StateVector};
+use crate::{ConfigError, TrackerError};
+
+/// A sensor handle chosen by the caller (who maps names to numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SensorId(pub u32);
+
+/// A track's identity: unique over the tracker's lifetime, assigned in
+/// increasing order, never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TrackId(pub u64);
+
+/// One report handed to the tracker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// Which sensor made it.
+    pub sensor: SensorId,
+    /// What it measured.
+    pub measurement: Measurement,
+}
+
+/// Where a track is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackStatus {
+    /// Not yet confirmed; never reported in events.
+    Tentative,
+    /// Confirmed and updated in the latest scan it had a chance to be.
+    Confirmed,
+    /// Confirmed but not updated in the latest scan; running on prediction.
+    Coasting,
+}
+
+/// Why a confirmed track ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionReason {
+    /// No update for longer than `max_coast_time`.
+    NotUpdated,
+    /// Position variance grew beyond `max_position_variance`.
+    Uncertain,
+}
+
+/// What happened to a confirmed track in a scan or time advance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackEventKind {
+    /// The track was just confirmed (and updated in this scan).
+    Born,
+    /// The track was updated with a detection.
+    Updated,
+    /// The track was not updated and runs on prediction.
+    Coasted,
+    /// The track ended; this is its last event.
+    Deleted(DeletionReason),
+}
+
+/// A change to a confirmed track. Every confirmed track gets exactly one
+/// event per [`Tracker::handle_scan`] or [`Tracker::advance_to`] call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackEvent {
+    /// The track concerned.
+    pub track_id: TrackId,
+    /// What happened.
+    pub kind: TrackEventKind,
+    /// Time of the state below, seconds on the caller's epoch.
+    pub time: f64,
+    /// State `[x, y, vx, vy]` at `time`.
+    pub state: StateVector,
+    /// Index, in the scan's detection slice, of the detection that updated
+    /// the track (for `Born` and `Updated`), so the caller can carry
+    /// attributes such as a class hint or a radiation alarm over to it.
+    pub detection: Option<usize>,
+}
+
+/// Counters for monitoring; they only ever grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// Scans handled.
+    pub scans: u64,
+    /// Detections received.
+    pub detections: u64,
+    /// Detections rejected as invalid (non-finite, bad noise).
+    pub rejected_detections: u64,
+    /// Detections that would have started a track beyond `max_tracks`.
+    pub refused_initiations: u64,
+}
+
+/// How many distinct contributing sensors a track remembers.
+pub const MAX_TRACK_SENSORS: usize = 4;
+
+/// One target hypothesis and its history.
+#[derive(Debug, Clone)]
+pub struct Track {
+    id: TrackId,
+    status: TrackStatus,
+    estimate: StateEstimate,
+    last_update: f64,
+    /// Detection opportunities, newest in bit 0: 1 = hit, 0 = miss.
+    history: u32,
+    /// How many bits of `history` are meaningful (saturates at 32).
+    opportunities: u32,
+    /// Most recent contributing sensors first.
+    sensors: [SensorId; MAX_TRACK_SENSORS],
+    sensor_count: usize,
+}
+
+impl Track {
+    /// The track's identity.
+    pub fn id(&self) -> TrackId {
+        self.id
+    }
+
+    /// Tentative, confirmed or coasting.
+    pub fn status(&self) -> TrackStatus {
+        self.status
+    }
+
+    /// Whether the track has been confirmed (and is reported in events).
+    pub fn is_confirmed(&self) -> bool {
+        self.status != TrackStatus::Tentative
+    }
+
+    /// The state estimate at the tracker's current time.
+    pub fn estimate(&self) -> &StateEstimate {
+        &self.estimate
+    }
+
+    /// Time of the latest update with a detection.
+    pub fn last_update(&self) -> f64 {
+        self.last_update
+    }
+
+    /// Sensors that updated the track, most recent first (at most
+    /// [`MAX_TRACK_SENSORS`]).
+    pub fn sensors(&self) -> &[SensorId] {
+        self.sensors.get(..self.sensor_count).unwrap_or_default()
+    }
+
+    /// Fraction of the last (up to 32) detection opportunities that gave an
+    /// update, in [0, 1]: 1 is a target every sensor sees every time.
+    pub fn quality(&self) -> f64 {
+        let window = self.opportunities.min(32);
+        if window == 0 {
+            return 0.0;
+        }
+        f64::from((self.history & low_bits(window)).count_ones()) / f64::from(window)
+    }
+
+    fn hits_in(&self, window: u32) -> u32 {
+        (self.history & low_bits(window.min(self.opportunities))).count_ones()
+    }
+
+    fn misses_in(&self, window: u32) -> u32 {
+        window.min(self.opportunities) - self.hits_in(window)
+    }
+
+    fn record_opportunity(&mut self, hit: bool) {
+        self.history = (self.history << 1) | u32::from(hit);
+        self.opportunities = self.opportunities.saturating_add(1).min(32);
+    }
+
+    fn record_sensor(&mut self, sensor: SensorId) {
+        let known = self.sensors().iter().position(|s| *s == sensor);
+        // Move (or insert) the sensor to the front, shifting the others back
+        // and dropping the oldest when full.
+        let end = known.unwrap_or(self.sensor_count.min(MAX_TRACK_SENSORS - 1));
+        if let Some(slots) = self.sensors.get_mut(..=end) {
+            slots.rotate_right(1);
+            if let Some(first) = slots.first_mut() {
+                *first = sensor;
+            }
+        }
+        if known.is_none() {
+            self.sensor_count = (self.sensor_count + 1).min(MAX_TRACK_SENSORS);
+        }
+    }
+
+    fn position_variance(&self) -> f64 {
+        self.estimate.covariance[(0, 0)] + self.estimate.covariance[(1, 1)]
+    }
+}
+
+/// A mask of the `n` lowest bits (`n <= 32`).
+fn low_bits(n: u32) -> u32 {
+    if n >= 32 { u32::MAX } else { (1 << n) - 1 }
+}
+
+/// A gated (track, detection) pair and its association cost.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    track: u32,
+    detection: u32,
+    cost: f64,
+}
+
+/// A cost that no real pairing reaches; marks a pair the assignment must not
+/// use. Finite, because the solver rejects infinities.
+const FORBIDDEN: f64 = 1e9;
+
+/// Beyond this many grid cells a track's gate is checked against every
+/// detection directly: cheaper than visiting mostly empty cells.
+const MAX_GATE_CELLS: u64 = 256;
+
+/// Sentinel in the per-scan index maps.
+const UNSET: u32 = u32::MAX;
+
+/// Buffers reused from scan to scan so the hot path does not allocate once
+/// warmed up.
+#[derive(Debug, Default)]
+struct Scratch {
+    grid: SpatialGrid,
+    /// Per detection: validated and usable.
+    valid: Vec<bool>,
+    /// Per detection: position estimate (anchor) for the grid and initiation.
+    anchors: Vec<Option<(Vector2<f64>, Matrix2<f64>)>>,
+    /// Detections without an anchor (bearing only), gated against all tracks.
+    unanchored: Vec<u32>,
+    /// Sensors that scanned in this scan, sorted, deduplicated.
+    scanning_sensors: Vec<SensorId>,
+    edges: Vec<Edge>,
+    track_degree: Vec<u32>,
+    detection_degree: Vec<u32>,
+    sets: DisjointSets,
+    /// Counting-sort buckets of edges by cluster root.
+    bucket_start: Vec<u32>,
+    clustered_edges: Vec<Edge>,
+    /// Per track: assigned detection index or `UNSET`.
+    assigned: Vec<u32>,
+    /// Per detection: used by an update, or gated to a track (so it must not
+    /// start a new one).
+    detection_taken: Vec<bool>,
+    local_track: Vec<u32>,
+    local_detection: Vec<u32>,
+    cluster_tracks: Vec<u32>,
+    cluster_detections: Vec<u32>,
+    costs: Vec<f64>,
+    half_widths: Vec<f64>,
+    solver: AssignmentSolver,
+}
+
+/// The multi-target tracker. See the [module docs](self) for the method.
+#[derive(Debug)]
+pub struct Tracker {
+    config: TrackerConfig,
+    motion: ConstantVelocity,
+    /// Gate thresholds on d² for 1-D and 2-D measurements.
+    gate_scalar: f64,
+    gate_planar: f64,
+    /// `−ln Pd + ln λ`, added to every pair's negative log-likelihood.
+    pair_cost_offset: f64,
+    /// `−ln(1 − Pd)`.
+    miss_cost: f64,
+    time: Option<f64>,
+    next_id: u64,
+    tracks: Vec<Track>,
+    events: Vec<TrackEvent>,
+    stats: TrackerStats,
+    scratch: Scratch,
+}
+
+impl Tracker {
+    /// A tracker with no tracks, after validating `config`.
+    pub fn new(config: TrackerConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let motion = ConstantVelocity::new(config.process_noise)?;
+        let gate = |dimension| {
+            chi_square_quantile(dimension, config.gate_probability)
+                .ok_or(ConfigError::Probability("gate_probability"))
+        };
+        Ok(Self {
+            gate_scalar: gate(1)?,
+            gate_planar: gate(2)?,
+            pair_cost_offset: -config.detection_probability.ln() + config.clutter_density.ln(),
+            miss_cost: -(1.0 - config.detection_probability).ln(),
+            motion,
+            config,
+            time: None,
+            next_id: 1,
+            tracks: Vec::new(),
+            events: Vec::new(),
+            stats: TrackerStats::default(),
+            scratch: Scratch::default(),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// Live tracks, tentative included, at the tracker's current time.
+    pub fn tracks(&self) -> impl Iterator<Item = &Track> {
+        self.tracks.iter()
+    }
+
+    /// Monitoring counters.
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    /// The latest time handled, if any.
+    pub fn time(&self) -> Option<f64> {
+        self.time
+    }
+
+    /// Processes one scan: the detections one sensor (or several) made at
+    /// `time`. Returns one event per confirmed track, valid until the next
+    /// call. Invalid detections are skipped and counted in
+    /// [`TrackerStats::rejected_detections`].
+    pub fn handle_scan(
+        &mut self,
+        time: f64,
+        detections: &[Detection],
+    ) -> Result<&[TrackEvent], TrackerError> {
+        self.advance_clock(time)?;
+        self.stats.scans += 1;
+        self.stats.detections += detections.len() as u64;
+        self.prepare_detections(detections);
+        self.gate(detections);
+        self.associate();
+        self.apply_updates(time, detections);
+        self.initiate(time, detections);
+        Ok(&self.events)
+    }
+
+    /// Advances to `time` without detections: predicts every track, deletes
+    /// those that have run out of time or certainty, and reports the rest of
+    /// the confirmed ones as coasting.
+    pub fn advance_to(&mut self, time: f64) -> Result<&[TrackEvent], TrackerError> {
+        self.advance_clock(time)?;
+        self.scratch.assigned.clear();
+        self.scratch.assigned.resize(self.tracks.len(), UNSET);
+        self.scratch.scanning_sensors.clear();
+        self.apply_updates(time, &[]);
+        Ok(&self.events)
+    }
+
+    /// Moves the clock and predicts every track to `time`.
+    fn advance_clock(&mut self, time: f64) -> Result<(), TrackerError> {
+        let current = self.time.unwrap_or(time);
+        if !time.is_finite() || time < current {
+            return Err(TrackerError::TimeWentBackwards { time, current });
+        }
+        let dt = time - current;
+        if dt > 0.0 {
+            for track in &mut self.tracks {
+                track.estimate.predict(&self.motion, dt);
+            }
+        }
+        self.time = Some(time);
+        self.events.clear();
+        Ok(())
+    }
+
+    /// Validates detections, computes their anchors and the set of sensors
+    /// that scanned, and builds the spatial grid.
+    fn prepare_detections(&mut self, detections: &[Detection]) {
+        let s = &mut self.scratch;
+        s.valid.clear();
+        s.anchors.clear();
+        s.unanchored.clear();
+        s.scanning_sensors.clear();
+        let mut max_variance = (0.0_f64, 0.0_f64);
+        for (index, detection) in detections.iter().enumerate() {
+            let valid = detection.measurement.validate().is_ok();
+            let anchor = if valid {
+                detection.measurement.position_estimate()
+            } else {
+                None
+            };
+            if !valid {
+                self.stats.rejected_detections += 1;
+            } else if let Some((_, covariance)) = anchor {
+                max_variance.0 = max_variance.0.max(covariance[(0, 0)]);
+                max_variance.1 = max_variance.1.max(covariance[(1, 1)]);
+            } else {
+                s.unanchored.push(index as u32);
+            }
+            if valid && detection.measurement.is_scanning() {
+                s.scanning_sensors.push(detection.sensor);
+            }
+            s.valid.push(valid);
+            s.anchors.push(anchor);
+        }
+        s.scanning_sensors.sort_unstable();
+        s.scanning_sensors.dedup();
+
+        // Gate half-width per track, sqrt(γ (P + R_max)) on the wider axis;
+        // the grid cell is twice the median half-width so a typical gate
+        // spans about 2×2 cells.
+        s.costs.clear();
+        for track in &self.tracks {
+            let p = &track.estimate.covariance;
+            let variance = (p[(0, 0)] + max_variance.0).max(p[(1, 1)] + max_variance.1);
+            s.costs.push((self.gate_planar * variance).sqrt());
+        }
+        let cell_size = median(&mut s.costs).map_or(1.0, |half_width| (2.0 * half_width).max(1.0));
+        s.grid.rebuild(
+            cell_size,
+            s.anchors.iter().enumerate().filter_map(|(index, anchor)| {
+                anchor.map(|(position, _)| (index as u32, position[0], position[1]))
+            }),
+        );
+        // Keep the per-axis extents for the gate boxes.
+        s.half_widths.clear();
+        for track in &self.tracks {
+            let p = &track.estimate.covariance;
+            s.half_widths
+                .push((self.gate_planar * (p[(0, 0)] + max_variance.0)).sqrt());
+            s.half_widths
+                .push((self.gate_planar * (p[(1, 1)] + max_variance.1)).sqrt());
+        }
+    }
+
+    /// Finds every (track, detection) pair inside the chi-square gate, with
+    /// its association cost.
+    fn gate(&mut self, detections: &[Detection]) {
+        let s = &mut self.scratch;
+        s.edges.clear();
+        let gate_planar = self.gate_planar;
+        let gate_scalar = self.gate_scalar;
+        let offset = self.pair_cost_offset;
+        for (track_index, track) in self.tracks.iter().enumerate() {
+            let estimate = &track.estimate;
+            let mut consider = |detection_index: u32, edges: &mut Vec<Edge>| {
+                let Some(detection) = detections.get(detection_index as usize) else {
+                    return;
+                };
+                let Ok(innovation) = estimate.innovation(&detection.measurement) else {
+                    return;
+                };
+                let gate = if innovation.dimension == 1 {
+                    gate_scalar
+                } else {
+                    gate_planar
+                };
+                if innovation.mahalanobis_squared <= gate {
+                    edges.push(Edge {
+                        track: track_index as u32,
+                        detection: detection_index,
+                        cost: innovation.negative_log_likelihood() + offset,
+                    });
+                }
+            };
+            let center = (estimate.mean[0], estimate.mean[1]);
+            let half_x = s.half_widths.get(2 * track_index).copied().unwrap_or(0.0);
+            let half_y = s
+                .half_widths
+                .get(2 * track_index + 1)
+                .copied()
+                .unwrap_or(0.0);
+            let min = (center.0 - half_x, center.1 - half_y);
+            let max = (center.0 + half_x, center.1 + half_y);
+            if s.grid.cells_in_box(min, max) > MAX_GATE_CELLS {
+                for (index, anchor) in s.anchors.iter().enumerate() {
+                    if anchor.is_some() {
+                        consider(index as u32, &mut s.edges);
+                    }
+                }
+            } else {
+                s.grid
+                    .for_each_in_box(min, max, |index| consider(index, &mut s.edges));
+            }
+            for &index in &s.unanchored {
+                consider(index, &mut s.edges);
+            }
+        }
+    }
+
+    /// Solves the association: singleton pairs directly, every other
+    /// cluster with the optimal assignment. Fills `scratch.assigned`.
+    fn associate(&mut self) {
+        let track_count = self.tracks.len();
+        let s = &mut self.scratch;
+        let detection_count = s.valid.len();
+        s.assigned.clear();
+        s.assigned.resize(track_count, UNSET);
+        s.detection_taken.clear();
+        s.detection_taken.resize(detection_count, false);
+        s.track_degree.clear();
+        s.track_degree.resize(track_count, 0);
+        s.detection_degree.clear();
+        s.detection_degree.resize(detection_count, 0);
+        for edge in &s.edges {
+            if let Some(d) = s.track_degree.get_mut(edge.track as usize) {
+                *d += 1;
+            }
+            if let Some(d) = s.detection_degree.get_mut(edge.detection as usize) {
+                *d += 1;
+            }
+            // A detection inside any track's gate must not start a new
+            // track, even if the assignment gives it to no one: it is most
+            // likely a second return from, or clutter next to, that target.
+            if let Some(taken) = s.detection_taken.get_mut(edge.detection as usize) {
+                *taken = true;
+            }
+        }
+
+        // Nodes: tracks are 0..T, detections T..T+D.
+        let node_count = (track_count + detection_count) as u32;
+        s.sets.reset(node_count);
+        let degree =
+            |degrees: &[u32], index: u32| degrees.get(index as usize).copied().unwrap_or(0);
+        let mut clustered = 0_usize;
+        for edge in &s.edges {
+            let singleton = degree(&s.track_degree, edge.track) == 1
+                && degree(&s.detection_degree, edge.detection) == 1;
+            if singleton {
+                // One track, one detection, nothing else in reach: take it if
+                // it beats calling the track missed.
+                if edge.cost < self.miss_cost
+                    && let Some(slot) = s.assigned.get_mut(edge.track as usize)
+                {
+                    *slot = edge.detection;
+                }
+            } else {
+                s.sets
+                    .union(edge.track, track_count as u32 + edge.detection);
+                clustered += 1;
+            }
+        }
+        if clustered == 0 {
+            return;
+        }
+
+        // Counting sort of the clustered edges by cluster root.
+        s.bucket_start.clear();
+        s.bucket_start.resize(node_count as usize + 1, 0);
+        for edge in &s.edges {
+            if degree(&s.track_degree, edge.track) == 1
+                && degree(&s.detection_degree, edge.detection) == 1
+            {
+                continue;
+            }
+            let root = s.sets.find(edge.track) as usize;
+            if let Some(count) = s.bucket_start.get_mut(root + 1) {
+                *count += 1;
+            }
+        }
+        for i in 1..s.bucket_start.len() {
+            let previous = s.bucket_start.get(i - 1).copied().unwrap_or(0);
+            if let Some(slot) = s.bucket_start.get_mut(i) {
+                *slot += previous;
+            }
+        }
+        s.clustered_edges.clear();
+        s.clustered_edges.resize(
+            clustered,
+            Edge {
+                track: 0,
+                detection: 0,
+                cost: 0.0,
+            },
+        );
+        // bucket_start[root] is the next free slot of that bucket while
+        // scattering; afterwards it is the end of the bucket.
+        for edge in &s.edges {
+            if degree(&s.track_degree, edge.track) == 1
+                && degree(&s.detection_degree, edge.detection) == 1
+            {
+                continue;
+            }
+            let root = s.sets.find(edge.track) as usize;
+            if let Some(next) = s.bucket_start.get_mut(root) {
+                if let Some(slot) = s.clustered_edges.get_mut(*next as usize) {
+                    *slot = *edge;
+                }
+                *next += 1;
+            }
+        }
+
+        s.local_track.clear();
+        s.local_track.resize(track_count, UNSET);
+        s.local_detection.clear();
+        s.local_detection.resize(detection_count, UNSET);
+        let mut start = 0_usize;
+        while start < s.clustered_edges.len() {
+            let root = s
+                .clustered_edges
+                .get(start)
+                .map_or(0, |edge| s.sets.find(edge.track));
+            let mut end = start;
+            while end < s.clustered_edges.len()
+                && s.clustered_edges
+                    .get(end)
+                    .is_some_and(|edge| s.sets.find(edge.track) == root)
+            {
+                end += 1;
+            }
+            solve_cluster(s, start, end, self.miss_cost);
+            start = end;
+        }
+    }
+
+    /// Applies the association: updates, misses, confirmation, deletion and
+    /// the events for confirmed tracks.
+    fn apply_updates(&mut self, time: f64, detections: &[Detection]) {
+        let config = &self.config;
+        let s = &mut self.scratch;
+        let events = &mut self.events;
+        let mut index = 0_usize;
+        self.tracks.retain_mut(|track| {
+            let assigned = s.assigned.get(index).copied().unwrap_or(UNSET);
+            index += 1;
+            let detection = detections.get(assigned as usize);
+            let updated = detection.is_some_and(|d| track.estimate.update(&d.measurement).is_ok());
+            if let (true, Some(detection)) = (updated, detection) {
+                track.last_update = time;
+                track.record_opportunity(true);
+                track.record_sensor(detection.sensor);
+            } else if track
+                .sensors()
+                .iter()
+                .any(|sensor| s.scanning_sensors.binary_search(sensor).is_ok())
+            {
+                track.record_opportunity(false);
+            }
+
+            let stale = time - track.last_update;
+            let deletion = if track.position_variance() > config.max_position_variance {
+                Some(DeletionReason::Uncertain)
+            } else if track.is_confirmed() && stale > config.max_coast_time {
+                Some(DeletionReason::NotUpdated)
+            } else {
+                None
+            };
+            let detection_index = updated.then_some(assigned as usize);
+            let event = |track: &Track, kind| TrackEvent {
+                track_id: track.id,
+                kind,
+                time,
+                state: track.estimate.mean,
+                detection: detection_index,
+            };
+            match (track.status, deletion) {
+                (TrackStatus::Tentative, Some(_)) => false,
+                (TrackStatus::Tentative, None) => {
+                    let window = config.confirm_window;
+                    if track.hits_in(window) >= config.confirm_hits {
+                        track.status = TrackStatus::Confirmed;
+                        events.push(event(track, TrackEventKind::Born));
+                        true
+                    } else {
+                        // Drop it once M hits in N can no longer happen, or
+                        // when it has gone quiet.
+                        track.misses_in(window) <= window - config.confirm_hits
+                            && stale <= config.tentative_timeout
+                    }
+                }
+                (_, Some(reason)) => {
+                    events.push(event(track, TrackEventKind::Deleted(reason)));
+                    false
+                }
+                (_, None) => {
+                    if updated {
+                        track.status = TrackStatus::Confirmed;
+                        events.push(event(track, TrackEventKind::Updated));
+                    } else {
+                        track.status = TrackStatus::Coasting;
+                        events.push(event(track, TrackEventKind::Coasted));
+                    }
+                    true
+                }
+            }
+        });
+    }
+
+    /// Starts tentative tracks from detections that no track could claim.
+    fn initiate(&mut self, time: f64, detections: &[Detection]) {
+        let s = &self.scratch;
+        let velocity_variance = self.config.initial_speed_sigma * self.config.initial_speed_sigma;
+        for (index, detection) in detections.iter().enumerate() {
+            let taken = s.detection_taken.get(index).copied().unwrap_or(true);
+            let Some(Some((position, covariance))) = s.anchors.get(index) else {
+                continue;
+            };
+            if taken {
+                continue;
+            }
+            if self.tracks.len() >= self.config.max_tracks {
+                self.stats.refused_initiations += 1;
+                continue;
+            }
+            let mut initial = Matrix4::from_diagonal(&Vector4::new(
+                0.0,
+                0.0,
+                velocity_variance,
+                velocity_variance,
+            ));
+            initial.fixed_view_mut::<2, 2>(0, 0).copy_from(covariance);
+            let mut track = Track {
+                id: TrackId(self.next_id),
+                status: TrackStatus::Tentative,
+                estimate: StateEstimate {
+                    mean: Vector4::new(position[0], position[1], 0.0, 0.0),
+                    covariance: initial,
+                },
+                last_update: time,
+                history: 0,
+                opportunities: 0,
+                sensors: [detection.sensor; MAX_TRACK_SENSORS],
+                sensor_count: 0,
+            };
+            self.next_id += 1;
+            track.record_opportunity(true);
+            track.record_sensor(detection.sensor);
+            if track.hits_in(self.config.confirm_window) >= self.config.confirm_hits {
+                track.status = TrackStatus::Confirmed;
+                self.events.push(TrackEvent {
+                    track_id: track.id,
+                    kind: TrackEventKind::Born,
+                    time,
+                    state: track.estimate.mean,
+                    detection: Some(index),
+                });
+            }
+            self.tracks.push(track);
+        }
+    }
+}
+
+/// Solves one cluster, whose edges are `clustered_edges[start..end]`, with
+/// the optimal assignment on a tracks × (detections + one dummy per track)
+/// matrix: the dummy column of a track is "missed", costing `miss_cost`.
+fn solve_cluster(s: &mut Scratch, start: usize, end: usize, miss_cost: f64) {
+    s.cluster_tracks.clear();
+    s.cluster_detections.clear();
+    let edges = s.clustered_edges.get(start..end).unwrap_or_default();
+    for edge in edges {
+        if let Some(local) = s.local_track.get_mut(edge.track as usize)
+            && *local == UNSET
+        {
+            *local = s.cluster_tracks.len() as u32;
+            s.cluster_tracks.push(edge.track);
+        }
+        if let Some(local) = s.local_detection.get_mut(edge.detection as usize)
+            && *local == UNSET
+        {
+            *local = s.cluster_detections.len() as u32;
+            s.cluster_detections.push(edge.detection);
+        }
+    }
+    let rows = s.cluster_tracks.len();
+    let detection_columns = s.cluster_detections.len();
+    let columns = detection_columns + rows;
+    s.costs.clear();
+    s.costs.resize(rows * columns, FORBIDDEN);
+    for row in 0..rows {
+        if let Some(cost) = s.costs.get_mut(row * columns + detection_columns + row) {
+            *cost = miss_cost;
+        }
+    }
+    for edge in edges {
+        let row = s
+            .local_track
+            .get(edge.track as usize)
+            .copied()
+            .unwrap_or(UNSET) as usize;
+        let column = s
+            .local_detection
+            .get(edge.detection as usize)
+            .copied()
+            .unwrap_or(UNSET) as usize;
+        if let Some(cost) = s.costs.get_mut(row * columns + column) {
+            *cost = edge.cost.min(FORBIDDEN);
+        }
+    }
+    // Costs are finite by construction (likelihoods of validated, gated
+    // pairs), so the solver cannot fail; if it ever did, every track of the
+    // cluster is simply treated as missed for this scan.
+    if let Ok(solution) = s.solver.solve(&s.costs, rows, columns) {
+        for (row, column) in solution.iter().enumerate() {
+            let Some(column) = *column else { continue };
+            let usable = column < detection_columns
+                && s.costs
+                    .get(row * columns + column)
+                    .is_some_and(|c| *c < FORBIDDEN);
+            if !usable {
+                continue;
+            }
+            let track = s.cluster_tracks.get(row).copied().unwrap_or(UNSET);
+            let detection = s.cluster_detections.get(column).copied().unwrap_or(UNSET);
+            if let Some(slot) = s.assigned.get_mut(track as usize) {
+                *slot = detection;
+            }
+        }
+    }
+    // Reset the local maps for the next cluster.
+    for &track in &s.cluster_tracks {
+        if let Some(local) = s.local_track.get_mut(track as usize) {
+            *local = UNSET;
+        }
+    }
+    for &detection in &s.cluster_detections {
+        if let Some(local) = s.local_detection.get_mut(detection as usize) {
+            *local = UNSET;
+        }
+    }
+}
+
+/// Median of `values` (reordered in place); `None` when empty.
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let middle = values.len() / 2;
+    let (_, value, _) = values.select_nth_unstable_by(middle, f64::total_cmp);
+    Some(*value)
+}
