@@ -1,0 +1,4 @@
+//! picket-sim: seeded border scenarios with ground truth, written in the
+//! neutral JSONL formats so that any tracker can be scored on them.
+pub mod rng;
+pub mod scenario;
