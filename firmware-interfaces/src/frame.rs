@@ -15,7 +15,7 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// Longest decoded frame (version byte, payload, CRC), in bytes.
 ///
 /// The largest v1 message, a radiation sample with a full spectrum of
-/// `u32::MAX` bins, takes 365; the rest is headroom for compatible growth.
+/// `u32::MAX` bins and every integer at its maximum, takes 367; the rest is headroom for compatible growth.
 pub const MAX_FRAME_LEN: usize = 512;
 
 /// Longest frame on the wire, including COBS overhead and the delimiter.
