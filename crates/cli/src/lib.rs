@@ -2,3 +2,4 @@
 //! simulators: the neutral JSONL formats and the scoring protocol.
 pub mod formats;
 pub mod score;
+pub mod track;

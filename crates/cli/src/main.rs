@@ -17,6 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Track DETECTIONS.jsonl and write confirmed tracks to TRACKS.jsonl.
+    Track {
+        /// Detections (detections.jsonl).
+        detections: PathBuf,
+        /// Where to write tracks (tracks.jsonl).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Score TRACKS.jsonl against TRUTH.jsonl with GOSPA (p = 1, c = 50 m,
     /// alpha = 2, once a second; shared/formats/README.md).
     Score {
@@ -77,6 +85,10 @@ fn run_score(truth: &Path, tracks: &Path, per_time: Option<&Path>) -> Result<()>
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
+        Command::Track { detections, out } => {
+            picket_cli::track::run(&detections, &out, &picket_track::TrackerConfig::default())
+                .map(|summary| println!("{summary}"))
+        }
         Command::Score {
             truth,
             tracks,

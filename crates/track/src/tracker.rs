@@ -454,7 +454,7 @@ impl Tracker {
         let offset = self.pair_cost_offset;
         for (track_index, track) in self.tracks.iter().enumerate() {
             let estimate = &track.estimate;
-            let mut consider = |detection_index: u32, edges: &mut Vec<Edge>| {
+            let consider = |detection_index: u32, edges: &mut Vec<Edge>| {
                 let Some(detection) = detections.get(detection_index as usize) else {
                     return;
                 };
