@@ -15,8 +15,10 @@ pub const fn max_encoded_len(raw_len: usize) -> usize {
     raw_len + raw_len / 254 + 1
 }
 
-/// The COBS input violates the encoding (a code byte points past the end of
-/// the frame, or a zero byte appears inside it).
+use core::ops::Range;
+
+/// The COBS input violates the encoding: a code byte is zero or points past
+/// the end of the frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CobsError;
 
@@ -53,38 +55,48 @@ pub fn encode(raw: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(write_at)
 }
 
-/// Decodes `frame` (without its delimiter) in place and returns the decoded
-/// length; the decoded bytes are `frame[..len]`.
+/// Decodes `frame` (without its delimiter) in place and returns where the
+/// decoded bytes now are: `frame[range]`.
 ///
-/// Decoding never writes ahead of where it reads, so working in place is safe
-/// and saves a buffer the size of the largest frame.
-pub fn decode_in_place(frame: &mut [u8]) -> Result<usize, CobsError> {
+/// Every code byte after the first sits exactly where its block's implied
+/// zero belongs, one position after the decoded data starts. So decoding is
+/// mostly overwriting code bytes with zeros and leaving the data where it is;
+/// data only moves after a full 254-byte block (whose next code byte stands
+/// for no zero and must be squeezed out), which real messages rarely have.
+///
+/// Zero bytes inside `frame` are not detected here: the stream decoder never
+/// produces them, and [`crate::decode_frame`] checks for them up front.
+pub fn decode_in_place(frame: &mut [u8]) -> Result<Range<usize>, CobsError> {
     let len = frame.len();
-    let mut read_at = 0;
-    let mut write_at = 0;
-    while let Some(&code) = frame.get(read_at) {
+    let mut code_at = 0;
+    let mut code = *frame.first().ok_or(CobsError)?;
+    // Code bytes squeezed out so far; data at index i belongs at i - removed.
+    let mut removed = 0;
+    loop {
         if code == 0 {
             return Err(CobsError);
         }
-        let run_start = read_at + 1;
-        let run_end = run_start + usize::from(code - 1);
-        let run = frame.get(run_start..run_end).ok_or(CobsError)?;
-        // The delimiter split frames already, so a zero here means the frame
-        // was never COBS-encoded (or a corrupted code byte made us misparse).
-        if run.contains(&0) {
+        let run_start = code_at + 1;
+        let run_end = code_at + usize::from(code);
+        if run_end > len {
             return Err(CobsError);
         }
-        frame.copy_within(run_start..run_end, write_at);
-        write_at += run_end - run_start;
-        read_at = run_end;
-        // A code below 0xFF stands for "run, then a zero", except that the
-        // zero implied after the last run is the delimiter itself.
-        if code != 0xFF && read_at < len {
-            *frame.get_mut(write_at).ok_or(CobsError)? = 0;
-            write_at += 1;
+        if removed > 0 {
+            frame.copy_within(run_start..run_end, run_start - removed);
         }
+        // The zero implied after the last block is the delimiter itself.
+        let Some(&next_code) = frame.get(run_end) else {
+            return Ok(1..run_end - removed);
+        };
+        if code == 0xFF {
+            removed += 1;
+        } else {
+            // Read `next_code` first: with nothing removed this overwrites it.
+            frame[run_end - removed] = 0;
+        }
+        code_at = run_end;
+        code = next_code;
     }
-    Ok(write_at)
 }
 
 #[cfg(test)]
@@ -96,8 +108,8 @@ mod tests {
         let len = encode(raw, &mut encoded).unwrap();
         assert!(len <= max_encoded_len(raw.len()));
         assert!(!encoded[..len].contains(&0), "encoded contains a zero");
-        let decoded_len = decode_in_place(&mut encoded[..len]).unwrap();
-        assert_eq!(&encoded[..decoded_len], raw);
+        let decoded = decode_in_place(&mut encoded[..len]).unwrap();
+        assert_eq!(&encoded[decoded], raw);
     }
 
     #[test]
@@ -134,14 +146,15 @@ mod tests {
         let mut frame = [0u8; 255];
         frame[0] = 0xFF;
         frame[1..].fill(7);
-        assert_eq!(decode_in_place(&mut frame), Ok(254));
+        assert_eq!(decode_in_place(&mut frame), Ok(1..255));
     }
 
     #[test]
-    fn rejects_code_past_end_and_embedded_zero() {
+    fn rejects_code_past_end_and_zero_code() {
         assert_eq!(decode_in_place(&mut [0x05, 1, 2]), Err(CobsError));
-        assert_eq!(decode_in_place(&mut [0x03, 1, 0]), Err(CobsError));
+        assert_eq!(decode_in_place(&mut [0x02, 1, 0x00]), Err(CobsError));
         assert_eq!(decode_in_place(&mut [0x00]), Err(CobsError));
+        assert_eq!(decode_in_place(&mut []), Err(CobsError));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Stream decoder: turns arbitrary chunks of serial bytes into messages.
 
-use crate::frame::{DELIMITER, FrameError, MAX_ENCODED_FRAME_LEN, decode_frame};
+use crate::frame::{DELIMITER, FrameError, MAX_ENCODED_FRAME_LEN, decode_delimited_frame};
 use crate::message::Message;
 
 /// What one call to [`FrameDecoder::feed`] produced.
@@ -172,7 +172,7 @@ impl<const CAPACITY: usize> FrameDecoder<CAPACITY> {
         let outcome = if self.discarding {
             Err(FrameError::TooLong)
         } else {
-            decode_frame(&mut self.buffer[..self.buffered])
+            decode_delimited_frame(&mut self.buffer[..self.buffered])
         };
         self.reset();
         self.stats.count(&outcome);

@@ -158,11 +158,21 @@ pub fn encode_frame<'out>(
 /// Use [`crate::FrameDecoder`] for a byte stream; this is for transports that
 /// already deliver whole frames.
 pub fn decode_frame(encoded: &mut [u8]) -> Result<Message, FrameError> {
+    // A delimiter inside the frame would mean the caller split the stream
+    // wrongly; the stream decoder never gets here with one.
+    if encoded.contains(&DELIMITER) {
+        return Err(FrameError::Cobs);
+    }
+    decode_delimited_frame(encoded)
+}
+
+/// [`decode_frame`] for bytes already known to be free of delimiters.
+pub(crate) fn decode_delimited_frame(encoded: &mut [u8]) -> Result<Message, FrameError> {
     if encoded.is_empty() {
         return Err(FrameError::Empty);
     }
-    let decoded_len = cobs::decode_in_place(encoded).map_err(|_| FrameError::Cobs)?;
-    let decoded = encoded.get(..decoded_len).ok_or(FrameError::Cobs)?;
+    let decoded_range = cobs::decode_in_place(encoded).map_err(|_| FrameError::Cobs)?;
+    let decoded = encoded.get(decoded_range).ok_or(FrameError::Cobs)?;
     if decoded.len() < MIN_FRAME_LEN {
         return Err(FrameError::TooShort);
     }
