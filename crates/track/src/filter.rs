@@ -34,8 +34,8 @@ pub struct StateEstimate {
 pub struct Innovation {
     /// Squared Mahalanobis distance `yᵀ S⁻¹ y`.
     pub mahalanobis_squared: f64,
-    /// Natural log of `det S`.
-    pub log_det: f64,
+    /// `det S`, the innovation covariance's determinant (positive).
+    pub determinant: f64,
     /// Measurement dimension (1 or 2).
     pub dimension: usize,
 }
@@ -45,12 +45,19 @@ impl Innovation {
     /// `(d² + ln det S + m ln 2π) / 2`.
     pub fn negative_log_likelihood(&self) -> f64 {
         // usize -> f64 is exact for the dimensions used here (1 or 2).
-        0.5 * (self.mahalanobis_squared + self.log_det + self.dimension as f64 * TAU.ln())
+        0.5 * (self.mahalanobis_squared + self.log_det() + self.dimension as f64 * TAU.ln())
+    }
+
+    /// Natural log of `det S`. Computed on demand: the logarithm is a
+    /// noticeable part of an update that does not need it.
+    pub fn log_det(&self) -> f64 {
+        self.determinant.ln()
     }
 }
 
 impl StateEstimate {
     /// Predicts the estimate forward by `dt` seconds.
+    #[inline]
     pub fn predict(&mut self, motion: &ConstantVelocity, dt: f64) {
         motion.predict(&mut self.mean, &mut self.covariance, dt);
     }
@@ -59,14 +66,15 @@ impl StateEstimate {
     /// changing it: the gating and association statistic.
     pub fn innovation(&self, measurement: &Measurement) -> Result<Innovation, FilterError> {
         match measurement.linearise(&self.mean)? {
-            Linearisation::Scalar(lin) => innovation_of(&self.covariance, &lin).map(|(i, _)| i),
-            Linearisation::Planar(lin) => innovation_of(&self.covariance, &lin).map(|(i, _)| i),
+            Linearisation::Scalar(lin) => innovation_of(&self.covariance, &lin).map(|(i, ..)| i),
+            Linearisation::Planar(lin) => innovation_of(&self.covariance, &lin).map(|(i, ..)| i),
         }
     }
 
     /// Updates the estimate with `measurement` (KF for position and
     /// presence, EKF for angles) and returns the innovation it was scored
     /// with. On error the estimate is unchanged.
+    #[inline]
     pub fn update(&mut self, measurement: &Measurement) -> Result<Innovation, FilterError> {
         match measurement.linearise(&self.mean)? {
             Linearisation::Scalar(lin) => self.update_linearised(&lin),
@@ -74,6 +82,7 @@ impl StateEstimate {
         }
     }
 
+    #[inline]
     fn update_linearised<const M: usize>(
         &mut self,
         lin: &Linearised<M>,
@@ -81,14 +90,17 @@ impl StateEstimate {
     where
         SMatrix<f64, M, M>: SmallSymmetricInverse,
     {
-        let (innovation, s_inverse) = innovation_of(&self.covariance, lin)?;
+        let (innovation, s_inverse, p_ht) = innovation_of(&self.covariance, lin)?;
         let p = &self.covariance;
-        let gain = p * lin.jacobian.transpose() * s_inverse;
+        let gain = p_ht * s_inverse;
         let i_kh = Matrix4::identity() - gain * lin.jacobian;
         let joseph = i_kh * p * i_kh.transpose() + gain * lin.noise * gain.transpose();
         let covariance = (joseph + joseph.transpose()) * 0.5;
         let mean = self.mean + gain * lin.innovation;
-        if !(mean.iter().all(|v| v.is_finite()) && covariance.iter().all(|v| v.is_finite())) {
+        // NaN and infinity survive summation, so one branch checks all 20
+        // values (a sum overflowing from finite entries near 1e308 is
+        // rejected too, which is no loss).
+        if !(mean.sum() + covariance.sum()).is_finite() {
             return Err(FilterError::NonFiniteState);
         }
         self.mean = mean;
@@ -97,15 +109,19 @@ impl StateEstimate {
     }
 }
 
-/// Innovation statistics and `S⁻¹` for a linearised measurement.
+/// Innovation statistics, `S⁻¹` and `P Hᵀ` (which the gain reuses) for a
+/// linearised measurement.
+#[allow(clippy::type_complexity)]
+#[inline]
 fn innovation_of<const M: usize>(
     covariance: &StateCovariance,
     lin: &Linearised<M>,
-) -> Result<(Innovation, SMatrix<f64, M, M>), FilterError>
+) -> Result<(Innovation, SMatrix<f64, M, M>, SMatrix<f64, 4, M>), FilterError>
 where
     SMatrix<f64, M, M>: SmallSymmetricInverse,
 {
-    let s = lin.jacobian * covariance * lin.jacobian.transpose() + lin.noise;
+    let p_ht = covariance * lin.jacobian.transpose();
+    let s = lin.jacobian * p_ht + lin.noise;
     let (s_inverse, det) = s.symmetric_inverse()?;
     let mahalanobis_squared = (lin.innovation.transpose() * s_inverse * lin.innovation)[(0, 0)];
     if !mahalanobis_squared.is_finite() {
@@ -114,10 +130,11 @@ where
     Ok((
         Innovation {
             mahalanobis_squared,
-            log_det: det.ln(),
+            determinant: det,
             dimension: M,
         },
         s_inverse,
+        p_ht,
     ))
 }
 
@@ -141,6 +158,7 @@ impl SmallSymmetricInverse for Matrix1<f64> {
 }
 
 impl SmallSymmetricInverse for Matrix2<f64> {
+    #[inline]
     fn symmetric_inverse(&self) -> Result<(Self, f64), FilterError> {
         let (a, b, d) = (self[(0, 0)], self[(0, 1)], self[(1, 1)]);
         let det = a * d - b * b;

@@ -11,6 +11,7 @@
 //! - [`measurement`]: position, range-bearing, bearing-only and ground-node
 //!   presence models;
 //! - [`filter`]: Kalman / extended Kalman predict and Joseph-form update;
+//! - [`imm`]: two-mode (quiet / manoeuvring) interacting multiple model;
 //! - [`gating`]: chi-square gate thresholds (the spatial index is internal);
 //! - [`tracker`]: clustering, GNN association, track lifecycle;
 //! - [`assign`]: optimal rectangular assignment; [`gospa`]: the GOSPA metric.
@@ -22,6 +23,7 @@ mod error;
 pub mod filter;
 pub mod gating;
 pub mod gospa;
+pub mod imm;
 pub mod measurement;
 pub mod motion;
 pub mod tracker;

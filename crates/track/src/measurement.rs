@@ -175,6 +175,7 @@ impl Measurement {
 
     /// Linearises about `state`: innovation (wrapped for angles), Jacobian
     /// and noise.
+    #[inline]
     pub(crate) fn linearise(&self, state: &StateVector) -> Result<Linearisation, MeasurementError> {
         let predicted = Vector2::new(state[0], state[1]);
         match *self {

@@ -82,6 +82,7 @@ impl ConstantVelocity {
     /// `F P Fᵀ = [[A + dt(B + Bᵀ) + dt² C, B + dt C], [Bᵀ + dt C, C]]`.
     /// This skips the two dense 4×4 products, which is most of the cost of a
     /// textbook predict. A negative `dt` retrodicts (Q is then not added).
+    #[inline]
     pub fn predict(&self, mean: &mut StateVector, covariance: &mut StateCovariance, dt: f64) {
         mean[0] += dt * mean[2];
         mean[1] += dt * mean[3];

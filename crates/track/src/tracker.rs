@@ -30,6 +30,7 @@ use crate::assign::AssignmentSolver;
 use crate::cluster::DisjointSets;
 use crate::config::TrackerConfig;
 use crate::filter::StateEstimate;
+use crate::imm::{ImmEstimate, ImmModel};
 use crate::gating::{SpatialGrid, chi_square_quantile};
 use crate::measurement::Measurement;
 use crate::motion::{ConstantVelocity, StateVector};
@@ -125,7 +126,7 @@ pub const MAX_TRACK_SENSORS: usize = 4;
 pub struct Track {
     id: TrackId,
     status: TrackStatus,
-    estimate: StateEstimate,
+    estimate: ImmEstimate,
     last_update: f64,
     /// Detection opportunities, newest in bit 0: 1 = hit, 0 = miss.
     history: u32,
@@ -152,9 +153,16 @@ impl Track {
         self.status != TrackStatus::Tentative
     }
 
-    /// The state estimate at the tracker's current time.
+    /// The state estimate at the tracker's current time (the IMM's
+    /// moment-matched Gaussian).
     pub fn estimate(&self) -> &StateEstimate {
-        &self.estimate
+        self.estimate.combined()
+    }
+
+    /// Probability that the target is manoeuvring (the IMM's high-noise
+    /// mode), in [0, 1].
+    pub fn manoeuvre_probability(&self) -> f64 {
+        self.estimate.manoeuvre_probability()
     }
 
     /// Time of the latest update with a detection.
@@ -208,7 +216,8 @@ impl Track {
     }
 
     fn position_variance(&self) -> f64 {
-        self.estimate.covariance[(0, 0)] + self.estimate.covariance[(1, 1)]
+        let covariance = &self.estimate.combined().covariance;
+        covariance[(0, 0)] + covariance[(1, 1)]
     }
 }
 
@@ -274,7 +283,7 @@ struct Scratch {
 #[derive(Debug)]
 pub struct Tracker {
     config: TrackerConfig,
-    motion: ConstantVelocity,
+    motion: ImmModel,
     /// Gate thresholds on d² for 1-D and 2-D measurements.
     gate_scalar: f64,
     gate_planar: f64,
@@ -294,7 +303,11 @@ impl Tracker {
     /// A tracker with no tracks, after validating `config`.
     pub fn new(config: TrackerConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        let motion = ConstantVelocity::new(config.process_noise)?;
+        let motion = ImmModel::new(
+            ConstantVelocity::new(config.process_noise)?,
+            ConstantVelocity::new(config.manoeuvre_process_noise)?,
+            [config.quiet_sojourn, config.manoeuvre_sojourn],
+        );
         let gate = |dimension| {
             chi_square_quantile(dimension, config.gate_probability)
                 .ok_or(ConfigError::Probability("gate_probability"))
@@ -422,7 +435,7 @@ impl Tracker {
         // spans about 2×2 cells.
         s.costs.clear();
         for track in &self.tracks {
-            let p = &track.estimate.covariance;
+            let p = &track.estimate.combined().covariance;
             let variance = (p[(0, 0)] + max_variance.0).max(p[(1, 1)] + max_variance.1);
             s.costs.push((self.gate_planar * variance).sqrt());
         }
@@ -436,7 +449,7 @@ impl Tracker {
         // Keep the per-axis extents for the gate boxes.
         s.half_widths.clear();
         for track in &self.tracks {
-            let p = &track.estimate.covariance;
+            let p = &track.estimate.combined().covariance;
             s.half_widths
                 .push((self.gate_planar * (p[(0, 0)] + max_variance.0)).sqrt());
             s.half_widths
@@ -453,7 +466,7 @@ impl Tracker {
         let gate_scalar = self.gate_scalar;
         let offset = self.pair_cost_offset;
         for (track_index, track) in self.tracks.iter().enumerate() {
-            let estimate = &track.estimate;
+            let estimate = track.estimate.combined();
             let consider = |detection_index: u32, edges: &mut Vec<Edge>| {
                 let Some(detection) = detections.get(detection_index as usize) else {
                     return;
@@ -661,7 +674,7 @@ impl Tracker {
                 track_id: track.id,
                 kind,
                 time,
-                state: track.estimate.mean,
+                state: track.estimate.combined().mean,
                 detection: detection_index,
             };
             match (track.status, deletion) {
@@ -723,10 +736,13 @@ impl Tracker {
             let mut track = Track {
                 id: TrackId(self.next_id),
                 status: TrackStatus::Tentative,
-                estimate: StateEstimate {
-                    mean: Vector4::new(position[0], position[1], 0.0, 0.0),
-                    covariance: initial,
-                },
+                estimate: ImmEstimate::new(
+                    StateEstimate {
+                        mean: Vector4::new(position[0], position[1], 0.0, 0.0),
+                        covariance: initial,
+                    },
+                    self.config.initial_quiet_probability,
+                ),
                 last_update: time,
                 history: 0,
                 opportunities: 0,
@@ -742,7 +758,7 @@ impl Tracker {
                     track_id: track.id,
                     kind: TrackEventKind::Born,
                     time,
-                    state: track.estimate.mean,
+                    state: track.estimate.combined().mean,
                     detection: Some(index),
                 });
             }
