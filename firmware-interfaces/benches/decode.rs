@@ -68,15 +68,4 @@ fn encode(c: &mut Criterion) {
 }
 
 criterion_group!(benches, decode, encode);
-criterion_main!(benches, probes);
-fn probe(c: &mut Criterion) {
-    let messages = mixed_messages();
-    let payloads: Vec<Vec<u8>> = messages.iter().map(|m| { let mut b=[0u8;600]; postcard::to_slice(m,&mut b).unwrap().to_vec() }).collect();
-    let total: usize = payloads.iter().map(|p| p.len()).sum();
-    let mut group = c.benchmark_group("probe");
-    group.throughput(Throughput::Bytes(total as u64));
-    group.bench_function("crc", |b| b.iter(|| { let mut x=0u32; for p in black_box(&payloads) { x ^= crc32c(p); } x }));
-    group.bench_function("postcard", |b| b.iter(|| { for p in black_box(&payloads) { black_box(postcard::from_bytes::<Message>(p).unwrap()); } }));
-    group.finish();
-}
-criterion_group!(probes, probe);
+criterion_main!(benches);

@@ -51,7 +51,8 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 // short (30-40 bytes typically), so most of the work would fall in the slow
 // byte-wise tail; 8-byte steps halve the CRC's share of decoding time.
 #[cfg(feature = "std")]
-static CRC32C_TABLES: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(CRC32C_ALGORITHM);
+static CRC32C_TABLES: crc::Crc<u32, crc::Table<16>> =
+    crc::Crc::<u32, crc::Table<16>>::new(CRC32C_ALGORITHM);
 
 /// CRC-32C of `bytes`, as used in the frame trailer.
 #[cfg(feature = "std")]
@@ -240,7 +241,11 @@ mod tests {
         let reference = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
         let bytes: std::vec::Vec<u8> = (0..200u32).map(|i| (i * 151 + 7) as u8).collect();
         for len in 0..bytes.len() {
-            assert_eq!(crc32c(&bytes[..len]), reference.checksum(&bytes[..len]), "length {len}");
+            assert_eq!(
+                crc32c(&bytes[..len]),
+                reference.checksum(&bytes[..len]),
+                "length {len}"
+            );
         }
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
     }

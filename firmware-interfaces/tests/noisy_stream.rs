@@ -62,7 +62,7 @@ fn noisy_stream_loses_only_damaged_frames() {
             }
             // Substituting or deleting a delimiter glues this frame to the
             // next one, which is therefore lost too.
-            if is_delimiter && !stream.last().is_some_and(|&b| b == DELIMITER) {
+            if is_delimiter && stream.last().is_none_or(|&b| b != DELIMITER) {
                 damage.delimiters_hit += 1;
                 if let Some(next) = damaged.get_mut(index + 1) {
                     *next = true;

@@ -43,45 +43,75 @@ fn class() -> impl Strategy<Value = TargetClass> {
 }
 
 fn bearing() -> impl Strategy<Value = Bearing> {
-    (real(), real()).prop_map(|(azimuth_deg, variance_deg2)| Bearing { azimuth_deg, variance_deg2 })
+    (real(), real()).prop_map(|(azimuth_deg, variance_deg2)| Bearing {
+        azimuth_deg,
+        variance_deg2,
+    })
 }
 
 fn elevation() -> impl Strategy<Value = Elevation> {
-    (real(), real()).prop_map(|(elevation_deg, variance_deg2)| Elevation { elevation_deg, variance_deg2 })
+    (real(), real()).prop_map(|(elevation_deg, variance_deg2)| Elevation {
+        elevation_deg,
+        variance_deg2,
+    })
 }
 
 fn geo_position() -> impl Strategy<Value = GeoPosition> {
-    (any::<i32>(), any::<i32>(), real(), real(), real()).prop_map(|(lat, lon, e, n, en)| GeoPosition {
-        latitude_e7: lat,
-        longitude_e7: lon,
-        variance_east_m2: e,
-        variance_north_m2: n,
-        covariance_east_north_m2: en,
+    (any::<i32>(), any::<i32>(), real(), real(), real()).prop_map(|(lat, lon, e, n, en)| {
+        GeoPosition {
+            latitude_e7: lat,
+            longitude_e7: lon,
+            variance_east_m2: e,
+            variance_north_m2: n,
+            covariance_east_north_m2: en,
+        }
     })
 }
 
 fn hello() -> impl Strategy<Value = Message> {
-    (sensor_id(), 0..5u8, any::<[u16; 3]>(), any::<u8>(), any::<bool>()).prop_map(
-        |(sensor_id, kind, [major, minor, patch], protocol_version, epoch)| {
-            Message::Hello(Hello {
-                sensor_id,
-                kind: [
-                    SensorKind::GroundNode,
-                    SensorKind::RadiationDetector,
-                    SensorKind::Camera,
-                    SensorKind::Radar,
-                    SensorKind::GeolocatedDetector,
-                ][usize::from(kind)],
-                firmware: FirmwareVersion { major, minor, patch },
-                protocol_version,
-                time_base: if epoch { TimeBase::UnixEpoch } else { TimeBase::SinceBoot },
-            })
-        },
+    (
+        sensor_id(),
+        0..5u8,
+        any::<[u16; 3]>(),
+        any::<u8>(),
+        any::<bool>(),
     )
+        .prop_map(
+            |(sensor_id, kind, [major, minor, patch], protocol_version, epoch)| {
+                Message::Hello(Hello {
+                    sensor_id,
+                    kind: [
+                        SensorKind::GroundNode,
+                        SensorKind::RadiationDetector,
+                        SensorKind::Camera,
+                        SensorKind::Radar,
+                        SensorKind::GeolocatedDetector,
+                    ][usize::from(kind)],
+                    firmware: FirmwareVersion {
+                        major,
+                        minor,
+                        patch,
+                    },
+                    protocol_version,
+                    time_base: if epoch {
+                        TimeBase::UnixEpoch
+                    } else {
+                        TimeBase::SinceBoot
+                    },
+                })
+            },
+        )
 }
 
 fn heartbeat() -> impl Strategy<Value = Message> {
-    (any::<u64>(), any::<u32>(), any::<Option<u16>>(), any::<i16>(), any::<bool>(), any::<u32>())
+    (
+        any::<u64>(),
+        any::<u32>(),
+        any::<Option<u16>>(),
+        any::<i16>(),
+        any::<bool>(),
+        any::<u32>(),
+    )
         .prop_map(|(time, uptime, battery, temperature, tamper, faults)| {
             Message::Heartbeat(Heartbeat {
                 sensor_time_us: time,
@@ -95,74 +125,111 @@ fn heartbeat() -> impl Strategy<Value = Message> {
 }
 
 fn ground_event() -> impl Strategy<Value = Message> {
-    (any::<u32>(), any::<u64>(), 0..4usize, real(), any::<u32>(), class(), proptest::option::of(bearing()))
-        .prop_map(|(sequence, time, modality, snr_db, energy, class_hint, bearing)| {
-            Message::GroundEvent(GroundEvent {
-                sequence,
-                sensor_time_us: time,
-                modality: [
-                    GroundModality::Seismic,
-                    GroundModality::Acoustic,
-                    GroundModality::Magnetic,
-                    GroundModality::PassiveInfrared,
-                ][modality],
-                snr_db,
-                energy,
-                class_hint,
-                bearing,
-            })
-        })
+    (
+        any::<u32>(),
+        any::<u64>(),
+        0..4usize,
+        real(),
+        any::<u32>(),
+        class(),
+        proptest::option::of(bearing()),
+    )
+        .prop_map(
+            |(sequence, time, modality, snr_db, energy, class_hint, bearing)| {
+                Message::GroundEvent(GroundEvent {
+                    sequence,
+                    sensor_time_us: time,
+                    modality: [
+                        GroundModality::Seismic,
+                        GroundModality::Acoustic,
+                        GroundModality::Magnetic,
+                        GroundModality::PassiveInfrared,
+                    ][modality],
+                    snr_db,
+                    energy,
+                    class_hint,
+                    bearing,
+                })
+            },
+        )
 }
 
 fn radiation_sample() -> impl Strategy<Value = Message> {
-    let spectrum = (any::<u16>(), any::<u16>(), proptest::collection::vec(any::<u32>(), 0..=MAX_SPECTRUM_BINS))
+    let spectrum = (
+        any::<u16>(),
+        any::<u16>(),
+        proptest::collection::vec(any::<u32>(), 0..=MAX_SPECTRUM_BINS),
+    )
         .prop_map(|(start_kev, bin_width_kev, bins)| GammaSpectrum {
             start_kev,
             bin_width_kev,
             bins: Vec::from_slice(&bins).unwrap(),
         });
-    (any::<[u32; 4]>(), any::<u64>(), proptest::option::of(spectrum), any::<u16>()).prop_map(
-        |([sequence, interval_ms, gamma_counts, neutron_counts], start, spectrum, alarms)| {
-            Message::RadiationSample(RadiationSample {
-                sequence,
-                interval_start_us: start,
-                interval_ms,
-                gamma_counts,
-                neutron_counts,
-                spectrum,
-                alarms: AlarmFlags(alarms),
-            })
-        },
+    (
+        any::<[u32; 4]>(),
+        any::<u64>(),
+        proptest::option::of(spectrum),
+        any::<u16>(),
     )
+        .prop_map(
+            |([sequence, interval_ms, gamma_counts, neutron_counts], start, spectrum, alarms)| {
+                Message::RadiationSample(RadiationSample {
+                    sequence,
+                    interval_start_us: start,
+                    interval_ms,
+                    gamma_counts,
+                    neutron_counts,
+                    spectrum,
+                    alarms: AlarmFlags(alarms),
+                })
+            },
+        )
 }
 
 fn camera_trigger() -> impl Strategy<Value = Message> {
     let target = prop_oneof![
-        (bearing(), elevation()).prop_map(|(azimuth, elevation)| CameraTarget::Direction { azimuth, elevation }),
+        (bearing(), elevation())
+            .prop_map(|(azimuth, elevation)| CameraTarget::Direction { azimuth, elevation }),
         any::<[u16; 6]>().prop_map(|[x, y, width, height, image_width, image_height]| {
-            CameraTarget::ImageBox(ImageBox { x, y, width, height, image_width, image_height })
+            CameraTarget::ImageBox(ImageBox {
+                x,
+                y,
+                width,
+                height,
+                image_width,
+                image_height,
+            })
         }),
     ];
-    (any::<u32>(), any::<u64>(), target, class(), any::<u8>(), proptest::option::of(geo_position())).prop_map(
-        |(sequence, time, target, class, confidence_pct, ground_position)| {
-            Message::CameraTrigger(CameraTrigger {
-                sequence,
-                sensor_time_us: time,
-                target,
-                class,
-                confidence_pct,
-                ground_position,
-            })
-        },
+    (
+        any::<u32>(),
+        any::<u64>(),
+        target,
+        class(),
+        any::<u8>(),
+        proptest::option::of(geo_position()),
     )
+        .prop_map(
+            |(sequence, time, target, class, confidence_pct, ground_position)| {
+                Message::CameraTrigger(CameraTrigger {
+                    sequence,
+                    sensor_time_us: time,
+                    target,
+                    class,
+                    confidence_pct,
+                    ground_position,
+                })
+            },
+        )
 }
 
 fn position_report() -> impl Strategy<Value = Message> {
-    let velocity = (real(), real(), real()).prop_map(|(east_mps, north_mps, variance_m2ps2)| GroundVelocity {
-        east_mps,
-        north_mps,
-        variance_m2ps2,
-    });
+    let velocity =
+        (real(), real(), real()).prop_map(|(east_mps, north_mps, variance_m2ps2)| GroundVelocity {
+            east_mps,
+            north_mps,
+            variance_m2ps2,
+        });
     (
         any::<u32>(),
         any::<u64>(),
@@ -172,22 +239,26 @@ fn position_report() -> impl Strategy<Value = Message> {
         any::<Option<u32>>(),
         class(),
     )
-        .prop_map(|(sequence, time, position, altitude_m, velocity, sensor_track_id, class)| {
-            Message::PositionReport(PositionReport {
-                sequence,
-                sensor_time_us: time,
-                position,
-                altitude_m,
-                velocity,
-                sensor_track_id,
-                class,
-            })
-        })
+        .prop_map(
+            |(sequence, time, position, altitude_m, velocity, sensor_track_id, class)| {
+                Message::PositionReport(PositionReport {
+                    sequence,
+                    sensor_time_us: time,
+                    position,
+                    altitude_m,
+                    velocity,
+                    sensor_track_id,
+                    class,
+                })
+            },
+        )
 }
 
 fn range_bearing_report() -> impl Strategy<Value = Message> {
-    let radial = (real(), real())
-        .prop_map(|(velocity_mps, variance_m2ps2)| RadialVelocity { velocity_mps, variance_m2ps2 });
+    let radial = (real(), real()).prop_map(|(velocity_mps, variance_m2ps2)| RadialVelocity {
+        velocity_mps,
+        variance_m2ps2,
+    });
     (
         (any::<u32>(), any::<u64>(), real(), real()),
         bearing(),
@@ -197,7 +268,14 @@ fn range_bearing_report() -> impl Strategy<Value = Message> {
         class(),
     )
         .prop_map(
-            |((sequence, time, range_m, range_variance_m2), azimuth, elevation, radial_velocity, track, class)| {
+            |(
+                (sequence, time, range_m, range_variance_m2),
+                azimuth,
+                elevation,
+                radial_velocity,
+                track,
+                class,
+            )| {
                 Message::RangeBearingReport(RangeBearingReport {
                     sequence,
                     sensor_time_us: time,

@@ -20,8 +20,13 @@ fn spec_json_examples_round_trip() {
     let mut kinds = std::collections::BTreeSet::new();
     for example in &examples {
         let written: Value = serde_json::from_str(example).unwrap();
-        let message: Message = serde_json::from_str(example).unwrap_or_else(|e| panic!("{e}: {example}"));
-        assert_eq!(serde_json::to_value(&message).unwrap(), written, "example does not round-trip: {example}");
+        let message: Message =
+            serde_json::from_str(example).unwrap_or_else(|e| panic!("{e}: {example}"));
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            written,
+            "example does not round-trip: {example}"
+        );
         kinds.insert(written.as_object().unwrap().keys().next().unwrap().clone());
     }
     let all = [
@@ -44,7 +49,9 @@ fn omitted_optional_fields_read_as_absent() {
             "tamper": false, "faults": 0}}"#,
     )
     .unwrap();
-    let Message::Heartbeat(heartbeat) = message else { panic!("wrong variant") };
+    let Message::Heartbeat(heartbeat) = message else {
+        panic!("wrong variant")
+    };
     assert_eq!(heartbeat.battery_mv, None);
 }
 
@@ -56,5 +63,8 @@ fn unknown_keys_are_ignored_and_bad_enums_rejected() {
     let bad_kind = extra.replace("\"radar\"", "\"sonar\"");
     assert!(serde_json::from_str::<Message>(&bad_kind).is_err());
     let long_id = extra.replace("\"x\"", &format!("\"{}\"", "a".repeat(33)));
-    assert!(serde_json::from_str::<Message>(&long_id).is_err(), "ids over 32 bytes are rejected");
+    assert!(
+        serde_json::from_str::<Message>(&long_id).is_err(),
+        "ids over 32 bytes are rejected"
+    );
 }

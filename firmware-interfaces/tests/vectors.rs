@@ -57,7 +57,11 @@ fn reference_crc32c(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     crc ^ 0xFFFF_FFFF
@@ -126,7 +130,11 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
             Message::Hello(Hello {
                 sensor_id: id("gn-07"),
                 kind: SensorKind::GroundNode,
-                firmware: FirmwareVersion { major: 1, minor: 2, patch: 300 },
+                firmware: FirmwareVersion {
+                    major: 1,
+                    minor: 2,
+                    patch: 300,
+                },
                 protocol_version: 1,
                 time_base: TimeBase::UnixEpoch,
             }),
@@ -137,7 +145,11 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
             Message::Hello(Hello {
                 sensor_id: id("rad-portal-checkpoint-south-0001"),
                 kind: SensorKind::RadiationDetector,
-                firmware: FirmwareVersion { major: 65535, minor: 0, patch: 0 },
+                firmware: FirmwareVersion {
+                    major: 65535,
+                    minor: 0,
+                    patch: 0,
+                },
                 protocol_version: 1,
                 time_base: TimeBase::SinceBoot,
             }),
@@ -148,7 +160,11 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
             Message::Hello(Hello {
                 sensor_id: id("kamera-nord-ø1"),
                 kind: SensorKind::Camera,
-                firmware: FirmwareVersion { major: 3, minor: 0, patch: 1 },
+                firmware: FirmwareVersion {
+                    major: 3,
+                    minor: 0,
+                    patch: 1,
+                },
                 protocol_version: 1,
                 time_base: TimeBase::UnixEpoch,
             }),
@@ -200,7 +216,10 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
                 snr_db: 18.25,
                 energy: 91_000,
                 class_hint: TargetClass::Vehicle,
-                bearing: Some(Bearing { azimuth_deg: 271.5, variance_deg2: 25.0 }),
+                bearing: Some(Bearing {
+                    azimuth_deg: 271.5,
+                    variance_deg2: 25.0,
+                }),
             }),
         ),
         (
@@ -266,8 +285,14 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
                 sequence: 55,
                 sensor_time_us: 1_764_288_002_500_000,
                 target: CameraTarget::Direction {
-                    azimuth: Bearing { azimuth_deg: 184.25, variance_deg2: 0.25 },
-                    elevation: Elevation { elevation_deg: -2.5, variance_deg2: 0.25 },
+                    azimuth: Bearing {
+                        azimuth_deg: 184.25,
+                        variance_deg2: 0.25,
+                    },
+                    elevation: Elevation {
+                        elevation_deg: -2.5,
+                        variance_deg2: 0.25,
+                    },
                 },
                 class: TargetClass::Person,
                 confidence_pct: 87,
@@ -320,7 +345,11 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
                     covariance_east_north_m2: 0.0,
                 },
                 altitude_m: Some(-12.5),
-                velocity: Some(GroundVelocity { east_mps: -1.5, north_mps: 0.75, variance_m2ps2: 0.5 }),
+                velocity: Some(GroundVelocity {
+                    east_mps: -1.5,
+                    north_mps: 0.75,
+                    variance_m2ps2: 0.5,
+                }),
                 sensor_track_id: Some(17),
                 class: TargetClass::Vessel,
             }),
@@ -333,7 +362,10 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
                 sensor_time_us: 5_000_000,
                 range_m: 1523.5,
                 range_variance_m2: 25.0,
-                azimuth: Bearing { azimuth_deg: 45.0, variance_deg2: 1.0 },
+                azimuth: Bearing {
+                    azimuth_deg: 45.0,
+                    variance_deg2: 1.0,
+                },
                 elevation: None,
                 radial_velocity: None,
                 sensor_track_id: None,
@@ -348,9 +380,18 @@ fn frame_cases() -> Vec<(&'static str, &'static str, Message)> {
                 sensor_time_us: 5_100_000,
                 range_m: 820.0,
                 range_variance_m2: 9.0,
-                azimuth: Bearing { azimuth_deg: 359.75, variance_deg2: 0.5 },
-                elevation: Some(Elevation { elevation_deg: -1.25, variance_deg2: 0.5 }),
-                radial_velocity: Some(RadialVelocity { velocity_mps: -4.5, variance_m2ps2: 0.25 }),
+                azimuth: Bearing {
+                    azimuth_deg: 359.75,
+                    variance_deg2: 0.5,
+                },
+                elevation: Some(Elevation {
+                    elevation_deg: -1.25,
+                    variance_deg2: 0.5,
+                }),
+                radial_velocity: Some(RadialVelocity {
+                    velocity_mps: -4.5,
+                    variance_m2ps2: 0.25,
+                }),
                 sensor_track_id: Some(70_000),
                 class: TargetClass::Vehicle,
             }),
@@ -371,12 +412,14 @@ fn rejected_cases(heartbeat: &Message) -> Vec<(&'static str, &'static str, Vec<u
     flipped_payload[3] ^= 0x04;
     let mut flipped_raw = vec![PROTOCOL_VERSION];
     flipped_raw.extend_from_slice(&flipped_payload);
-    flipped_raw.extend_from_slice(&reference_crc32c(&{
-        let mut original = vec![PROTOCOL_VERSION];
-        original.extend_from_slice(&payload);
-        original
-    })
-    .to_le_bytes());
+    flipped_raw.extend_from_slice(
+        &reference_crc32c(&{
+            let mut original = vec![PROTOCOL_VERSION];
+            original.extend_from_slice(&payload);
+            original
+        })
+        .to_le_bytes(),
+    );
 
     let mut trailing = payload.clone();
     trailing.push(0x2A);
@@ -447,14 +490,21 @@ fn rejected_cases(heartbeat: &Message) -> Vec<(&'static str, &'static str, Vec<u
 
 fn build_vector_file() -> VectorFile {
     let cases = frame_cases();
-    let heartbeat = &cases.iter().find(|(name, ..)| *name == "heartbeat").unwrap().2;
+    let heartbeat = &cases
+        .iter()
+        .find(|(name, ..)| *name == "heartbeat")
+        .unwrap()
+        .2;
     VectorFile {
         about: vec![
             "picket-wire protocol version 1 test vectors; see SPEC.md for the format.".into(),
-            "frame_hex is the complete frame as sent on the serial line, trailing 0x00 included.".into(),
+            "frame_hex is the complete frame as sent on the serial line, trailing 0x00 included."
+                .into(),
             "message is the decoded value in the MQTT JSON form.".into(),
-            "rejected frames must be rejected with the given error kind (SPEC.md, receiver rules).".into(),
-            "Generated by tests/vectors.rs with PICKET_WIRE_BLESS=1; never edit frame_hex by hand.".into(),
+            "rejected frames must be rejected with the given error kind (SPEC.md, receiver rules)."
+                .into(),
+            "Generated by tests/vectors.rs with PICKET_WIRE_BLESS=1; never edit frame_hex by hand."
+                .into(),
         ],
         frames: cases
             .iter()
@@ -462,7 +512,10 @@ fn build_vector_file() -> VectorFile {
                 name: (*name).into(),
                 description: (*description).into(),
                 message: message.clone(),
-                frame_hex: hex::encode(reference_frame(PROTOCOL_VERSION, &postcard_payload(message))),
+                frame_hex: hex::encode(reference_frame(
+                    PROTOCOL_VERSION,
+                    &postcard_payload(message),
+                )),
             })
             .collect(),
         rejected: rejected_cases(heartbeat)
@@ -511,7 +564,11 @@ fn load_vector_file() -> VectorFile {
 
 #[test]
 fn vector_file_is_current() {
-    assert_eq!(load_vector_file(), build_vector_file(), "test-vectors/vectors.json is stale; see the module docs");
+    assert_eq!(
+        load_vector_file(),
+        build_vector_file(),
+        "test-vectors/vectors.json is stale; see the module docs"
+    );
 }
 
 #[test]
@@ -522,8 +579,18 @@ fn frames_encode_and_decode_exactly() {
         let bytes = hex::decode(&vector.frame_hex).unwrap();
         let mut buffer = [0u8; MAX_ENCODED_FRAME_LEN];
         let encoded = encode_frame(&vector.message, &mut buffer).unwrap();
-        assert_eq!(hex::encode(&encoded), vector.frame_hex, "encoding {}", vector.name);
-        assert_eq!(decode_all(&bytes), vec![Ok(vector.message.clone())], "decoding {}", vector.name);
+        assert_eq!(
+            hex::encode(&encoded),
+            vector.frame_hex,
+            "encoding {}",
+            vector.name
+        );
+        assert_eq!(
+            decode_all(&bytes),
+            vec![Ok(vector.message.clone())],
+            "decoding {}",
+            vector.name
+        );
     }
 }
 
@@ -541,7 +608,12 @@ fn rejected_frames_fail_with_the_documented_error() {
         assert_eq!(outcomes.len(), 2, "{}", vector.name);
         let error = outcomes[0].as_ref().expect_err(&vector.name);
         assert_eq!(error_name(*error), vector.error, "{}", vector.name);
-        assert_eq!(outcomes[1], Ok(heartbeat.message.clone()), "{}", vector.name);
+        assert_eq!(
+            outcomes[1],
+            Ok(heartbeat.message.clone()),
+            "{}",
+            vector.name
+        );
     }
 }
 
@@ -554,7 +626,11 @@ fn reference_crc_matches_spec_check_value() {
 #[test]
 fn max_size_message_fits_with_room() {
     let cases = frame_cases();
-    let largest = &cases.iter().find(|(name, ..)| *name == "radiation_sample_max_size").unwrap().2;
+    let largest = &cases
+        .iter()
+        .find(|(name, ..)| *name == "radiation_sample_max_size")
+        .unwrap()
+        .2;
     let raw_len = 1 + postcard_payload(largest).len() + 4;
     assert_eq!(raw_len, 367, "update MAX_FRAME_LEN docs and SPEC.md");
     assert!(raw_len <= MAX_FRAME_LEN);

@@ -26,9 +26,14 @@ fuzz_target!(|data: &[u8]| {
                 FeedResult::Frame { message, remaining } => {
                     frames_seen += 1;
                     let mut wire = [0u8; MAX_ENCODED_FRAME_LEN];
-                    let frame = encode_frame(&message, &mut wire).expect("accepted message re-encodes");
+                    let frame =
+                        encode_frame(&message, &mut wire).expect("accepted message re-encodes");
                     let (_delimiter, body) = frame.split_last_mut().expect("frame has a delimiter");
-                    assert_eq!(decode_frame(body), Ok(message), "re-encoded message decodes identically");
+                    assert_eq!(
+                        decode_frame(body),
+                        Ok(message),
+                        "re-encoded message decodes identically"
+                    );
                     input = remaining;
                 }
                 FeedResult::Error { remaining, .. } => {
@@ -44,5 +49,9 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(stats.frames, frames_seen);
     assert_eq!(stats.rejected(), errors_seen);
     let delimiters = stream.iter().filter(|&&b| b == 0).count() as u64;
-    assert_eq!(frames_seen + errors_seen, delimiters, "one outcome per delimiter");
+    assert_eq!(
+        frames_seen + errors_seen,
+        delimiters,
+        "one outcome per delimiter"
+    );
 });

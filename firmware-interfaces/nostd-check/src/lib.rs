@@ -33,7 +33,10 @@ pub fn heartbeat_round_trip(sensor_time_us: u64, temperature_decicelsius: i16) -
     };
     let mut decoder: FrameDecoder = FrameDecoder::new();
     match decoder.feed(frame) {
-        FeedResult::Frame { message: decoded, remaining } => decoded == message && remaining.is_empty(),
+        FeedResult::Frame {
+            message: decoded,
+            remaining,
+        } => decoded == message && remaining.is_empty(),
         FeedResult::Consumed | FeedResult::Error { .. } => false,
     }
 }
