@@ -56,6 +56,12 @@ pub enum CodecError {
         /// The kind in the payload.
         found: &'static str,
     },
+    /// A list that must hold distinct items repeats one.
+    #[error("{field} repeats an item")]
+    Repeated {
+        /// Dotted path of the list.
+        field: &'static str,
+    },
     /// A field is outside its documented range (or not finite), so the
     /// message would fail the JSON Schema.
     #[error("{field} is {value}, {rule}")]
@@ -132,9 +138,9 @@ pub trait Published: Serialize + DeserializeOwned + sealed::Sealed {
     #[doc(hidden)]
     fn as_message_ref(&self) -> MessageRefHidden<'_>;
 
-    /// Unwraps from the postcard layout, or gives the message back.
+    /// Unwraps from the postcard layout, or names the kind found instead.
     #[doc(hidden)]
-    fn from_message(message: Message) -> Result<Self, Message>;
+    fn from_message(message: Message) -> Result<Self, &'static str>;
 }
 
 /// Opaque wrapper so the trait can name [`MessageRef`] without exposing it.
@@ -171,6 +177,17 @@ fn finite(field: &'static str, value: f64) -> Result<(), CodecError> {
 
 fn non_negative(field: &'static str, value: f64) -> Result<(), CodecError> {
     within(field, value, 0.0, f64::MAX)
+}
+
+/// Fails if `items` repeats one, as the schemas' `uniqueItems` would.
+fn distinct<T: Ord>(field: &'static str, items: &[T]) -> Result<(), CodecError> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|pair| pair[0] == pair[1]) {
+        Err(CodecError::Repeated { field })
+    } else {
+        Ok(())
+    }
 }
 
 fn check_evidence(evidence: &RadiationEvidence) -> Result<(), CodecError> {
@@ -214,6 +231,7 @@ impl Published for TrackMessage {
             0.0,
             1.0,
         )?;
+        distinct("sensors", &self.sensors)?;
         self.radiation.evidence.iter().try_for_each(check_evidence)
     }
 
@@ -221,10 +239,10 @@ impl Published for TrackMessage {
         MessageRefHidden(MessageRef::Track(self))
     }
 
-    fn from_message(message: Message) -> Result<Self, Message> {
+    fn from_message(message: Message) -> Result<Self, &'static str> {
         match message {
             Message::Track(track) => Ok(track),
-            other => Err(other),
+            other => Err(other.kind_name()),
         }
     }
 }
@@ -241,9 +259,8 @@ impl Published for AlertMessage {
                 non_negative("kind.radiation.background", *background)?;
                 sigma.map_or(Ok(()), |sigma| finite("kind.radiation.sigma", sigma))
             }
-            AlertKind::Intrusion { .. }
-            | AlertKind::SensorTamper { .. }
-            | AlertKind::SensorFault { .. } => Ok(()),
+            AlertKind::SensorFault { faults, .. } => distinct("kind.sensor_fault.faults", faults),
+            AlertKind::Intrusion { .. } | AlertKind::SensorTamper { .. } => Ok(()),
         }
     }
 
@@ -251,10 +268,10 @@ impl Published for AlertMessage {
         MessageRefHidden(MessageRef::Alert(self))
     }
 
-    fn from_message(message: Message) -> Result<Self, Message> {
+    fn from_message(message: Message) -> Result<Self, &'static str> {
         match message {
             Message::Alert(alert) => Ok(alert),
-            other => Err(other),
+            other => Err(other.kind_name()),
         }
     }
 }
@@ -270,10 +287,10 @@ impl Published for StatusMessage {
         MessageRefHidden(MessageRef::Status(self))
     }
 
-    fn from_message(message: Message) -> Result<Self, Message> {
+    fn from_message(message: Message) -> Result<Self, &'static str> {
         match message {
             Message::Status(status) => Ok(status),
-            other => Err(other),
+            other => Err(other.kind_name()),
         }
     }
 }
@@ -290,17 +307,17 @@ impl Published for SensorHealthMessage {
             // Absolute zero is the one bound physics gives.
             within("temperature_c", celsius, -273.15, f64::MAX)?;
         }
-        Ok(())
+        distinct("faults", &self.faults)
     }
 
     fn as_message_ref(&self) -> MessageRefHidden<'_> {
         MessageRefHidden(MessageRef::SensorHealth(self))
     }
 
-    fn from_message(message: Message) -> Result<Self, Message> {
+    fn from_message(message: Message) -> Result<Self, &'static str> {
         match message {
             Message::SensorHealth(health) => Ok(health),
-            other => Err(other),
+            other => Err(other.kind_name()),
         }
     }
 }
@@ -326,7 +343,7 @@ impl Published for Message {
         }
     }
 
-    fn from_message(message: Message) -> Result<Self, Message> {
+    fn from_message(message: Message) -> Result<Self, &'static str> {
         Ok(message)
     }
 }
@@ -365,9 +382,9 @@ pub fn from_postcard<M: Published>(payload: &[u8]) -> Result<M, CodecError> {
         return Err(CodecError::TrailingBytes { count: rest.len() });
     }
     message.validate()?;
-    M::from_message(message).map_err(|other| CodecError::WrongKind {
+    M::from_message(message).map_err(|found| CodecError::WrongKind {
         expected: M::KIND,
-        found: other.kind_name(),
+        found,
     })
 }
 

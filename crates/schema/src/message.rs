@@ -4,7 +4,10 @@
 //! inserting or removing a field (or an enum variant) changes the binary
 //! layout and needs a new [`SCHEMA_VERSION`](crate::SCHEMA_VERSION). Optional
 //! fields are always written (`null` in JSON) for the same reason: a skipped
-//! field would shift every later one in postcard.
+//! field would shift every later one in postcard. They are required on input
+//! too (`deserialize_with = "Option::deserialize"` turns off serde's
+//! missing-means-`None`), so the decoder accepts exactly what the JSON
+//! Schema accepts.
 
 use std::collections::BTreeMap;
 
@@ -37,6 +40,7 @@ pub struct GeoPosition {
     pub lon: f64,
     /// Height above the WGS84 ellipsoid, metres; `None` when unknown (ground
     /// tracks are 2-D).
+    #[serde(deserialize_with = "Option::deserialize")]
     pub alt_m: Option<f64>,
 }
 
@@ -141,6 +145,7 @@ pub struct RadiationEvidence {
     pub background: f64,
     /// Excess over background in standard deviations; `None` when the
     /// detector alarmed without reporting a score.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub sigma: Option<f64>,
     /// Who raised the alarm.
     pub source: AlarmSource,
@@ -253,6 +258,7 @@ pub enum AlertKind {
         background: f64,
         /// Excess over background in standard deviations; `None` for a
         /// detector alarm without a score.
+        #[serde(deserialize_with = "Option::deserialize")]
         sigma: Option<f64>,
         /// Who raised the alarm.
         source: AlarmSource,
@@ -425,13 +431,16 @@ pub struct SensorHealthMessage {
     /// Overall health.
     pub state: HealthState,
     /// When anything was last received from it; `None` if never.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub last_heard: Option<Timestamp>,
     /// Battery voltage, volts; `None` for mains power or not reported.
     ///
     /// Volts, not percent: firmware reports millivolts, and a percentage
     /// needs the cell chemistry, which the daemon does not know.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub battery_v: Option<f64>,
     /// Board temperature, °C; `None` if not reported.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub temperature_c: Option<f64>,
     /// True while the enclosure or anti-tamper switch is open.
     pub tamper: bool,

@@ -267,10 +267,18 @@ mod tests {
     #[test]
     fn leap_days_exist_only_in_leap_years() {
         for year in ["2000", "2024", "1600", "0000", "2400"] {
-            assert!(format!("{year}-02-29T00:00:00Z").parse::<Timestamp>().is_ok());
+            assert!(
+                format!("{year}-02-29T00:00:00Z")
+                    .parse::<Timestamp>()
+                    .is_ok()
+            );
         }
         for year in ["1900", "2100", "2023", "1700"] {
-            assert!(format!("{year}-02-29T00:00:00Z").parse::<Timestamp>().is_err());
+            assert!(
+                format!("{year}-02-29T00:00:00Z")
+                    .parse::<Timestamp>()
+                    .is_err()
+            );
         }
         // The day after a leap day is March 1st, in both directions.
         let leap_day = at("2024-02-29T12:00:00Z");
@@ -280,8 +288,14 @@ mod tests {
 
     #[test]
     fn short_fractions_scale_to_microseconds() {
-        assert_eq!(at("2026-01-01T00:00:00.5Z"), at("2026-01-01T00:00:00.500000Z"));
-        assert_eq!(at("2026-01-01T00:00:00.000001Z").0 - at("2026-01-01T00:00:00Z").0, 1);
+        assert_eq!(
+            at("2026-01-01T00:00:00.5Z"),
+            at("2026-01-01T00:00:00.500000Z")
+        );
+        assert_eq!(
+            at("2026-01-01T00:00:00.000001Z").0 - at("2026-01-01T00:00:00Z").0,
+            1
+        );
     }
 
     #[test]
@@ -317,8 +331,14 @@ mod tests {
         assert!(Timestamp::from_unix_micros(Timestamp::MAX.0 + 1).is_err());
         assert!(Timestamp::from_unix_micros(Timestamp::MIN.0 - 1).is_err());
         assert!(Timestamp::from_unix_micros(i64::MIN).is_err());
-        assert_eq!(Timestamp::MAX.saturating_add_micros(i64::MAX), Timestamp::MAX);
-        assert_eq!(Timestamp::MIN.saturating_add_micros(i64::MIN), Timestamp::MIN);
+        assert_eq!(
+            Timestamp::MAX.saturating_add_micros(i64::MAX),
+            Timestamp::MAX
+        );
+        assert_eq!(
+            Timestamp::MIN.saturating_add_micros(i64::MIN),
+            Timestamp::MIN
+        );
     }
 
     #[test]

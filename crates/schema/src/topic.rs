@@ -170,7 +170,8 @@ impl Topic {
 }
 
 fn parse_track_id(text: &str) -> Result<u64, TopicError> {
-    let canonical = text == "0" || (!text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
+    let canonical =
+        text == "0" || (!text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()));
     match text.parse() {
         Ok(id) if canonical => Ok(id),
         _ => Err(TopicError::TrackId(text.to_owned())),
@@ -211,7 +212,10 @@ mod tests {
             topics.sensor_health(&sensor),
             "picket/tower-07/sensors/gn-north-07/health"
         );
-        assert_eq!(topics.sensor_health_filter(), "picket/tower-07/sensors/+/health");
+        assert_eq!(
+            topics.sensor_health_filter(),
+            "picket/tower-07/sensors/+/health"
+        );
         assert!(track_clear_payload().is_empty());
     }
 
@@ -228,7 +232,10 @@ mod tests {
         let sensor = SensorId::new("rad-portal-1").unwrap();
         let cases = [
             (topics.tracks(0), TopicKind::Track { track_id: 0 }),
-            (topics.tracks(u64::MAX), TopicKind::Track { track_id: u64::MAX }),
+            (
+                topics.tracks(u64::MAX),
+                TopicKind::Track { track_id: u64::MAX },
+            ),
             (topics.alerts(), TopicKind::Alerts),
             (topics.status(), TopicKind::Status),
             (
