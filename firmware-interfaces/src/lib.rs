@@ -17,10 +17,11 @@
 //!
 //! # Features
 //!
-//! * `std` (default): links std and uses the 16 KiB slice-by-16 CRC table.
-//!   Without it the crate is `no_std`, allocation-free, and uses the 1 KiB
-//!   table, suitable for sensor firmware written in Rust. Error types
-//!   implement `core::error::Error` either way.
+//! * `std` (default): links std and computes CRC-32C with 16 KiB of
+//!   slice-by-16 tables, about twice as fast as byte-at-a-time on short frames.
+//!   Without it the crate is `no_std`, allocation-free, and uses a 1 KiB table
+//!   that fits sensor firmware written in Rust. Error types implement
+//!   `core::error::Error` either way.
 #![cfg_attr(not(any(feature = "std", test)), no_std)]
 
 mod cobs;

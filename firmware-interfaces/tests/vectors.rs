@@ -531,7 +531,7 @@ fn build_vector_file() -> VectorFile {
 }
 
 fn decode_all(bytes: &[u8]) -> Vec<Result<Message, FrameError>> {
-    let mut decoder = FrameDecoder::<{ MAX_ENCODED_FRAME_LEN - 1 }>::new();
+    let mut decoder: FrameDecoder = FrameDecoder::new();
     let mut outcomes = Vec::new();
     let mut input = bytes;
     loop {
