@@ -57,7 +57,10 @@ fn bench(c: &mut Criterion) {
     let measurement = Measurement::position(103.0, 199.0, 25.0, 25.0);
     group.bench_function("picket_track", |b| {
         b.iter(|| {
-            let mut estimate = StateEstimate { mean: x0, covariance: p0 };
+            let mut estimate = StateEstimate {
+                mean: x0,
+                covariance: p0,
+            };
             estimate.predict(&model, black_box(dt));
             black_box(estimate.update(black_box(&measurement)).unwrap());
             black_box(estimate)

@@ -15,15 +15,18 @@ use crate::motion::ConstantVelocity;
 pub struct TrackerConfig {
     /// Acceleration noise density `q` (m²/s³) of the IMM's quiet
     /// constant-velocity mode: walkers and vehicles going straight.
-    /// Default 0.02: small enough to average radar noise over ~10 scans
-    /// (the main term of the localisation error on walkers), large enough
-    /// for a walker's gradual speed changes.
+    /// Default 0.005: a stiff velocity is what carries two crossing walkers'
+    /// tracks through the crossing without swapping; 0.02 scores 2% better
+    /// GOSPA on the sample but swaps in 15% of perpendicular crossings
+    /// instead of 2.5%.
     pub process_noise: f64,
-    /// Acceleration noise density `q` (m²/s³) of the IMM's manoeuvring
-    /// mode. Default 2.0: lets a vehicle turning 30-90° at 5-15 m/s stay
-    /// on its track; 1-4 score within 1% of each other on both validation
-    /// scenarios.
-    pub manoeuvre_process_noise: f64,
+    /// Noise of the IMM's manoeuvring mode per squared speed (1/s): its
+    /// acceleration noise density is `manoeuvre_turn_noise · speed²`,
+    /// because a turn at a given rate takes an acceleration proportional to
+    /// speed. Default 0.01, i.e. q = 1 m²/s³ at 10 m/s (vehicles turning
+    /// 30-90° stay on their tracks) and 0.02 at 1.5 m/s (walkers stay
+    /// stiff).
+    pub manoeuvre_turn_noise: f64,
     /// Mean time (s) a target stays in the quiet mode. Default 100 s: turns
     /// are occasional; shorter values keep too much weight on the noisy mode
     /// and cost localisation accuracy on straight movers.
@@ -78,8 +81,8 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            process_noise: 0.02,
-            manoeuvre_process_noise: 2.0,
+            process_noise: 0.005,
+            manoeuvre_turn_noise: 0.01,
             quiet_sojourn: 100.0,
             manoeuvre_sojourn: 5.0,
             initial_quiet_probability: 0.5,
@@ -115,7 +118,7 @@ impl TrackerConfig {
             }
         };
         ConstantVelocity::new(self.process_noise)?;
-        ConstantVelocity::new(self.manoeuvre_process_noise)?;
+        positive(self.manoeuvre_turn_noise, "manoeuvre_turn_noise")?;
         positive(self.quiet_sojourn, "quiet_sojourn")?;
         positive(self.manoeuvre_sojourn, "manoeuvre_sojourn")?;
         probability(self.initial_quiet_probability, "initial_quiet_probability")?;

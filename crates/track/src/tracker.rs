@@ -30,8 +30,8 @@ use crate::assign::AssignmentSolver;
 use crate::cluster::DisjointSets;
 use crate::config::TrackerConfig;
 use crate::filter::StateEstimate;
-use crate::imm::{ImmEstimate, ImmModel};
 use crate::gating::{SpatialGrid, chi_square_quantile};
+use crate::imm::{ImmEstimate, ImmModel};
 use crate::measurement::Measurement;
 use crate::motion::{ConstantVelocity, StateVector};
 use crate::{ConfigError, TrackerError};
@@ -305,7 +305,7 @@ impl Tracker {
         config.validate()?;
         let motion = ImmModel::new(
             ConstantVelocity::new(config.process_noise)?,
-            ConstantVelocity::new(config.manoeuvre_process_noise)?,
+            config.manoeuvre_turn_noise,
             [config.quiet_sojourn, config.manoeuvre_sojourn],
         );
         let gate = |dimension| {
