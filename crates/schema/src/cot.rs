@@ -4,7 +4,7 @@
 //! |---|---|
 //! | site, track id | `uid="<prefix>.<site>.track.<id>"`, stable for the track's life |
 //! | class | `type`, see [`cot_type`] |
-//! | (always) | `how="m-f"`: machine-generated, fused |
+//! | status | `how`: `m-p` (machine, predicted) while coasting, else `m-f` (machine, fused) |
 //! | `time` | `time` and `start` |
 //! | `time` + stale period | `stale`; a deleted track is stale at once, so TAK drops it |
 //! | `position` | `<point lat lon hae>`; `hae` 9999999.0 (CoT's "unknown") without altitude |
@@ -56,6 +56,12 @@ pub fn track_event(track: &TrackMessage, uid_prefix: &str, stale_after_s: u32) -
     };
     let hae = track.position.alt_m.unwrap_or(UNKNOWN);
     let ce = track.position_covariance.semi_major_sigma_m();
+    // A coasting track is a prediction with no fresh detection behind it.
+    let how = if track.status == TrackStatus::Coasting {
+        "m-p"
+    } else {
+        "m-f"
+    };
     let uid = format!("{uid_prefix}.{}.track.{}", track.site, track.track_id);
     let callsign = format!("{} T{}", track.site, track.track_id);
 
@@ -65,7 +71,7 @@ pub fn track_event(track: &TrackMessage, uid_prefix: &str, stale_after_s: u32) -
     xml.push_str(r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?>"#);
     let _ = write!(
         xml,
-        r#"<event version="2.0" uid="{}" type="{}" how="m-f" time="{}" start="{}" stale="{}">"#,
+        r#"<event version="2.0" uid="{}" type="{}" how="{how}" time="{}" start="{}" stale="{}">"#,
         escape(&uid),
         cot_type(track.classification.class),
         track.time,

@@ -50,7 +50,7 @@
 //! | `position_covariance` | `{var_e, cov_en, var_n}` | m², horizontal 2x2 block (see [`PositionCovariance`]) |
 //! | `classification` | `{class, confidence}` | `person` \| `vehicle` \| `animal` \| `unknown`, 0..1 |
 //! | `radiation` | `{flagged, evidence[]}` | evidence: `{detector, time, gamma_counts, neutron_counts, background, sigma, source}` with `source` `detector` \| `picket` |
-//! | `sensors` | [string] | contributing sensor ids |
+//! | `sensors` | string array | contributing sensor ids, distinct |
 //! | `first_seen`, `last_seen` | time | first and latest detection |
 //!
 //! # Alert (`alerts`)
@@ -92,7 +92,7 @@
 //! | `battery_v` | number or null | volts (not percent: see [`SensorHealthMessage::battery_v`]) |
 //! | `temperature_c` | number or null | °C |
 //! | `tamper` | bool | enclosure open |
-//! | `faults` | [[`SensorFault`]] | snake_case names |
+//! | `faults` | [`SensorFault`] array | snake_case names, distinct |
 //! | `counters` | `{received, dropped: {reason: u64}}` | |
 //!
 //! # Encodings
@@ -103,6 +103,23 @@
 //! crate writes or accepts passes the JSON Schemas ([`TRACK_SCHEMA`] ...).
 //! JSON input with unknown fields is rejected: adding a field is a schema
 //! change, and bumps [`SCHEMA_VERSION`].
+//!
+//! ```
+//! use picket_schema::*;
+//!
+//! let site = SiteId::new("tower-07")?;
+//! let topics = Topics::new(&site);
+//! let started = "2026-11-27T20:00:00Z".parse::<Timestamp>()?;
+//! let will = StatusMessage::offline(site, 0, "0.1.0", started, started);
+//! let payload = to_json(&will)?;
+//! assert_eq!(topics.status(), "picket/tower-07/status");
+//!
+//! // What a subscriber does with a message read off the broker.
+//! let topic = Topic::parse("picket/tower-07/status")?;
+//! assert!(topic.kind.retained());
+//! assert_eq!(from_json::<StatusMessage>(&payload)?, will);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod cot;
 pub mod encoding;

@@ -50,6 +50,13 @@ fn class_maps_to_type() {
 }
 
 #[test]
+fn coasting_track_is_a_prediction() {
+    let mut track = track();
+    track.status = TrackStatus::Coasting;
+    assert!(track_event(&track, "picket", 30).contains(r#" how="m-p" "#));
+}
+
+#[test]
 fn deleted_track_is_stale_at_once() {
     let mut track = track();
     track.status = TrackStatus::Deleted;
