@@ -291,16 +291,19 @@ fn range_bearing_report() -> impl Strategy<Value = Message> {
         )
 }
 
-fn message() -> impl Strategy<Value = Message> {
+/// Boxed: the unboxed union of seven tuple strategies has value trees big
+/// enough to overflow a test thread's stack in debug builds.
+fn message() -> BoxedStrategy<Message> {
     prop_oneof![
-        hello(),
-        heartbeat(),
-        ground_event(),
-        radiation_sample(),
-        camera_trigger(),
-        position_report(),
-        range_bearing_report(),
+        hello().boxed(),
+        heartbeat().boxed(),
+        ground_event().boxed(),
+        radiation_sample().boxed(),
+        camera_trigger().boxed(),
+        position_report().boxed(),
+        range_bearing_report().boxed(),
     ]
+    .boxed()
 }
 
 fn frame_bytes(message: &Message) -> std::vec::Vec<u8> {
