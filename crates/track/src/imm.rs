@@ -22,7 +22,7 @@
 //! validation scenario, for about twice the filtering cost per track.
 
 use crate::FilterError;
-use crate::filter::{Innovation, StateEstimate};
+use crate::filter::StateEstimate;
 use crate::measurement::Measurement;
 use crate::motion::ConstantVelocity;
 
@@ -58,14 +58,27 @@ impl ImmModel {
         ]
     }
 
-    /// Probability of being in mode `to` after `dt`, having been in `from`:
-    /// a continuous-time two-state Markov chain, so any split of an
-    /// interval gives the same answer.
-    fn transition(&self, dt: f64) -> [[f64; 2]; 2] {
+    /// Mode transition probabilities over `dt`: a continuous-time
+    /// two-state Markov chain, so any split of an interval gives the same
+    /// answer. Depends only on `dt`, so the tracker computes it once per
+    /// scan for all tracks.
+    pub fn transition(&self, dt: f64) -> ModeTransition {
         let leave = |sojourn: f64| 1.0 - (-dt / sojourn).exp();
         let (a, b) = (leave(self.sojourn[0]), leave(self.sojourn[1]));
-        [[1.0 - a, a], [b, 1.0 - b]]
+        ModeTransition {
+            dt,
+            probabilities: [[1.0 - a, a], [b, 1.0 - b]],
+        }
     }
+}
+
+/// Mode transition probabilities over one time step, from
+/// [`ImmModel::transition`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModeTransition {
+    dt: f64,
+    /// `probabilities[from][to]`.
+    probabilities: [[f64; 2]; 2],
 }
 
 /// A track state as a two-mode mixture, with its moment-matched Gaussian.
@@ -104,7 +117,13 @@ impl ImmEstimate {
 
     /// IMM mixing followed by each mode's prediction by `dt` seconds.
     pub fn predict(&mut self, model: &ImmModel, dt: f64) {
-        let transition = model.transition(dt);
+        self.predict_with(model, &model.transition(dt));
+    }
+
+    /// [`predict`](Self::predict) with precomputed mode transitions.
+    pub fn predict_with(&mut self, model: &ImmModel, transition: &ModeTransition) {
+        let dt = transition.dt;
+        let transition = &transition.probabilities;
         let velocity = self.combined.mean.fixed_rows::<2>(2);
         let motions = model.modes(velocity.norm_squared());
         let mut predicted = [0.0; 2];
@@ -131,10 +150,8 @@ impl ImmEstimate {
     }
 
     /// Updates both modes with `measurement` and reweighs them by their
-    /// likelihoods. Returns the innovation of the combined prediction. On
-    /// error nothing changes.
-    pub fn update(&mut self, measurement: &Measurement) -> Result<Innovation, FilterError> {
-        let innovation = self.combined.innovation(measurement)?;
+    /// likelihoods. On error nothing changes.
+    pub fn update(&mut self, measurement: &Measurement) -> Result<(), FilterError> {
         let mut updated = self.modes;
         let mut log_likelihoods = [0.0; 2];
         for (mode, log_likelihood) in updated.iter_mut().zip(&mut log_likelihoods) {
@@ -150,7 +167,7 @@ impl ImmEstimate {
         self.modes = updated;
         self.probabilities = normalise(weights);
         self.combined = mix(&self.modes, self.probabilities);
-        Ok(innovation)
+        Ok(())
     }
 }
 
@@ -165,14 +182,15 @@ fn normalise(weights: [f64; 2]) -> [f64; 2] {
     [first, 1.0 - first]
 }
 
-/// Moment-matched Gaussian of a two-component mixture.
+/// Moment-matched Gaussian of a two-component mixture. For two components
+/// the spread-of-means term `Σ wᵢ (xᵢ − x̄)(xᵢ − x̄)ᵀ` collapses to
+/// `w₀ w₁ (x₀ − x₁)(x₀ − x₁)ᵀ`: one outer product instead of two.
 fn mix(modes: &[StateEstimate; 2], weights: [f64; 2]) -> StateEstimate {
     let mean = modes[0].mean * weights[0] + modes[1].mean * weights[1];
-    let mut covariance = modes[0].covariance * weights[0] + modes[1].covariance * weights[1];
-    for (mode, weight) in modes.iter().zip(weights) {
-        let spread = mode.mean - mean;
-        covariance += spread * spread.transpose() * weight;
-    }
+    let difference = modes[0].mean - modes[1].mean;
+    let covariance = modes[0].covariance * weights[0]
+        + modes[1].covariance * weights[1]
+        + difference * difference.transpose() * (weights[0] * weights[1]);
     StateEstimate { mean, covariance }
 }
 

@@ -388,8 +388,9 @@ impl Tracker {
         }
         let dt = time - current;
         if dt > 0.0 {
+            let transition = self.motion.transition(dt);
             for track in &mut self.tracks {
-                track.estimate.predict(&self.motion, dt);
+                track.estimate.predict_with(&self.motion, &transition);
             }
         }
         self.time = Some(time);

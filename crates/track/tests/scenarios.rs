@@ -269,3 +269,39 @@ fn synthetic_scenario_gospa_is_reasonable() {
     assert!(localisation / 20.0 < 5.0);
     assert!(missed < 1.0 && false_tracks < 1.0);
 }
+
+#[test]
+fn advance_to_coasts_then_deletes_and_time_cannot_go_back() {
+    let mut tracker = tracker();
+    for k in 0..5 {
+        let t = k as f64;
+        tracker
+            .handle_scan(t, &[position(2.0 * t, 0.0, 5.0)])
+            .unwrap();
+    }
+    let events = tracker.advance_to(6.0).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, TrackEventKind::Coasted);
+    // Extrapolated along the estimated velocity.
+    assert!((events[0].state[0] - 12.0).abs() < 3.0);
+    let events = tracker.advance_to(10.0).unwrap();
+    assert!(matches!(events[0].kind, TrackEventKind::Deleted(_)));
+    assert_eq!(tracker.tracks().count(), 0);
+    assert!(tracker.handle_scan(9.0, &[]).is_err());
+    assert!(tracker.advance_to(f64::NAN).is_err());
+}
+
+#[test]
+fn invalid_detections_are_counted_not_tracked() {
+    let mut tracker = tracker();
+    let bad = [
+        position(f64::NAN, 0.0, 5.0),
+        Detection {
+            sensor: SensorId(1),
+            measurement: Measurement::position(0.0, 0.0, -1.0, 1.0),
+        },
+    ];
+    tracker.handle_scan(0.0, &bad).unwrap();
+    assert_eq!(tracker.stats().rejected_detections, 2);
+    assert_eq!(tracker.tracks().count(), 0);
+}
