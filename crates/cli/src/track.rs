@@ -159,3 +159,67 @@ fn to_measurement(record: &MeasurementRecord) -> Measurement {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(t: f64, sensor: &str) -> DetectionRecord {
+        DetectionRecord {
+            t,
+            sensor: sensor.to_owned(),
+            measurement: MeasurementRecord::Position {
+                x: 1.0,
+                y: 2.0,
+                var: [25.0, 25.0],
+            },
+        }
+    }
+
+    #[test]
+    fn scans_split_on_time_and_sensor() {
+        let records = [
+            record(0.0, "radar-1"),
+            record(0.0, "radar-1"),
+            record(0.0, "ugs-001"),
+            record(0.25, "radar-2"),
+            record(1.0, "radar-1"),
+        ];
+        let scans = group_scans(&records);
+        let shape: Vec<(f64, usize, u32)> = scans
+            .iter()
+            .map(|s| (s.time, s.detections.len(), s.detections[0].sensor.0))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![(0.0, 2, 0), (0.0, 1, 1), (0.25, 1, 2), (1.0, 1, 0)]
+        );
+    }
+
+    #[test]
+    fn run_writes_a_row_per_confirmed_track_per_scan() {
+        let dir = std::env::temp_dir().join(format!("picket-track-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("detections.jsonl");
+        let output = dir.join("tracks.jsonl");
+        let lines: String = (0..6)
+            .map(|k| {
+                format!(
+                    "{{\"t\": {k}.0, \"sensor\": \"radar-1\", \"kind\": \"position\", \"x\": {}, \"y\": 0.0, \"var\": [25.0, 25.0]}}\n",
+                    2 * k
+                )
+            })
+            .collect();
+        std::fs::write(&input, lines).unwrap();
+        let summary = run(&input, &output, &TrackerConfig::default()).unwrap();
+        assert_eq!(
+            (summary.detections, summary.scans, summary.confirmed_tracks),
+            (6, 6, 1)
+        );
+        // Confirmed at the third scan, then one row per scan.
+        let written = std::fs::read_to_string(&output).unwrap();
+        assert_eq!(written.lines().count(), 4);
+        assert_eq!(summary.rows, 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
