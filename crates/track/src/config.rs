@@ -16,9 +16,9 @@ pub struct TrackerConfig {
     /// Acceleration noise density `q` (m²/s³) of the IMM's quiet
     /// constant-velocity mode: walkers and vehicles going straight.
     /// Default 0.005: a stiff velocity is what carries two crossing walkers'
-    /// tracks through the crossing without swapping; 0.02 scores 2% better
-    /// GOSPA on the sample but swaps in 15% of perpendicular crossings
-    /// instead of 2.5%.
+    /// tracks through the crossing without swapping. 0.02 scores about 3%
+    /// better GOSPA on the sample (22.9 against 23.7 m) but swapped
+    /// identities in 6 of 40 seeded right-angle walker crossings, against 1.
     pub process_noise: f64,
     /// Noise of the IMM's manoeuvring mode per squared speed (1/s): its
     /// acceleration noise density is `manoeuvre_turn_noise · speed²`,

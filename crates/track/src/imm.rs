@@ -18,7 +18,7 @@
 //! smooth while the target goes straight and agile while it turns. Both
 //! modes share the state `[x, y, vx, vy]`, so mixing needs no state
 //! conversion. Against the best single-noise CV it lowered mean GOSPA from
-//! 24.2 to 23.7 m on the public sample and by about 12% on the synthetic
+//! 24.2 to 23.7 m on the public sample and by about 13% on the synthetic
 //! validation scenario, for about twice the filtering cost per track.
 
 use crate::FilterError;
