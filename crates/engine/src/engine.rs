@@ -1,0 +1,1053 @@
+//! The engine: wires decoding, normalisation, the reorder buffer, the
+//! tracker and attribute fusion together, and turns the result into
+//! messages for the publisher.
+
+use std::collections::BTreeMap;
+
+use nalgebra::Vector4;
+use picket_schema::{
+    AlarmSource, AlertKind, AlertMessage, EnuPosition, EnuVelocity, GeoPosition,
+    PositionCovariance, Radiation, RadiationEvidence, SCHEMA_VERSION, Severity, SiteId, Timestamp,
+    Topics, TrackMessage, TrackStatus,
+};
+use picket_track::{Detection, TrackEvent, TrackEventKind, TrackStatus as TrackerStatus, Tracker};
+use picket_wire::{DecoderStats, FeedResult, FrameDecoder, FrameError, Hello, Message};
+
+use crate::classify::{ClassBelief, ClassEvidence};
+use crate::config::{ConfigError, EngineConfig, HealthConfig, RadiationConfig};
+use crate::counters::{DropReason, EngineCounters};
+use crate::geodesy::{Geodetic, LocalFrame};
+use crate::input::{InputSource, RawInput};
+use crate::normalise::{RadiationReport, Report, SiteLimits, detector_alarmed, normalise};
+use crate::output::{Output, OutputMessage};
+use crate::radiation::tracks_near;
+use crate::registry::Registry;
+use crate::reorder::{ReorderBuffer, ReorderKey, ReportRank};
+use crate::zones::Zone;
+
+/// The sans-IO fusion engine. See the [crate docs](crate) for the pipeline.
+///
+/// Every method takes its inputs as values (bytes with their receive time,
+/// a tick time) and returns the outputs that result; nothing reads a clock,
+/// does I/O or draws random numbers, and every map is ordered, so the same
+/// sequence of calls gives bit-identical outputs. The sequence includes
+/// [`Engine::handle_tick`] calls: a recording must keep its ticks for a
+/// replay to match.
+#[derive(Debug)]
+pub struct Engine {
+    site: SiteId,
+    topics: Topics,
+    frame: LocalFrame,
+    registry: Registry,
+    links: Vec<SerialLink>,
+    link_by_port: BTreeMap<String, usize>,
+    zones: Vec<Zone>,
+    tracker: Tracker,
+    /// Engine time the tracker has reached, µs.
+    tracker_time_us: Option<i64>,
+    tracks: BTreeMap<u64, TrackAttributes>,
+    reorder: ReorderBuffer<Pending>,
+    counters: EngineCounters,
+    outputs: Vec<Output>,
+    next_alert_id: u64,
+    /// First time seen (input or tick): the reference for sensors never
+    /// heard from.
+    started_at: Option<Timestamp>,
+    radiation: RadiationConfig,
+    health: HealthConfig,
+    republish_interval_us: i64,
+    min_class_probability: f64,
+    reorder_lag_us: i64,
+    max_clock_skew_us: i64,
+    area_radius_squared: f64,
+    scratch: Scratch,
+}
+
+/// One serial port: its frame decoder and the sensor speaking on it.
+#[derive(Debug, Clone)]
+struct SerialLink {
+    decoder: FrameDecoder,
+    sensor: Option<u32>,
+}
+
+/// A report waiting in the reorder buffer.
+#[derive(Debug, Clone, PartialEq)]
+struct Pending {
+    report: Report,
+}
+
+/// What the engine adds to a tracker track.
+#[derive(Debug, Clone, PartialEq)]
+struct TrackAttributes {
+    first_seen_us: i64,
+    last_seen_us: i64,
+    class: ClassBelief,
+    radiation: Vec<RadiationEvidence>,
+    /// Sensor indices that updated the track, sorted.
+    sensors: Vec<u32>,
+    /// Zone indices the track was inside at its last event.
+    inside_zones: Vec<usize>,
+    /// Position covariance at the last event (`var_e`, `cov_en`, `var_n`),
+    /// for the final message of a deleted track.
+    covariance: [f64; 3],
+    last_status: Option<TrackStatus>,
+    last_published_us: Option<i64>,
+}
+
+impl TrackAttributes {
+    fn new(time_us: i64) -> Self {
+        Self {
+            first_seen_us: time_us,
+            last_seen_us: time_us,
+            class: ClassBelief::default(),
+            radiation: Vec::new(),
+            sensors: Vec::new(),
+            inside_zones: Vec::new(),
+            covariance: [0.0; 3],
+            last_status: None,
+            last_published_us: None,
+        }
+    }
+
+    fn record_sensor(&mut self, sensor: u32) {
+        if let Err(at) = self.sensors.binary_search(&sensor) {
+            self.sensors.insert(at, sensor);
+        }
+    }
+
+    fn add_evidence(&mut self, evidence: RadiationEvidence, limit: usize) {
+        self.radiation.push(evidence);
+        if self.radiation.len() > limit {
+            // The first alarm is the one that matters most to an operator;
+            // keep it and drop the oldest of the rest.
+            self.radiation.remove(1.min(self.radiation.len() - 1));
+        }
+    }
+}
+
+/// One tracker track as seen right after a scan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct TrackSnapshot {
+    id: u64,
+    status: TrackerStatus,
+    mean: Vector4<f64>,
+    covariance: [f64; 3],
+}
+
+/// Buffers reused across calls so the hot path does not allocate.
+#[derive(Debug, Default)]
+struct Scratch {
+    frames: Vec<Result<Message, FrameError>>,
+    detections: Vec<Detection>,
+    classes: Vec<Option<ClassEvidence>>,
+    events: Vec<TrackEvent>,
+    snapshot: Vec<TrackSnapshot>,
+}
+
+/// A timestamp from engine microseconds; engine times come from validated
+/// timestamps and bounded offsets, so saturation never bites in practice.
+fn timestamp(micros: i64) -> Timestamp {
+    Timestamp::UNIX_EPOCH.saturating_add_micros(micros)
+}
+
+/// Engine microseconds as tracker seconds.
+fn seconds(micros: i64) -> f64 {
+    micros as f64 / 1e6
+}
+
+/// `(var_e, cov_en, var_n)` of a 4×4 state covariance.
+fn position_covariance(covariance: &nalgebra::Matrix4<f64>) -> [f64; 3] {
+    [covariance[(0, 0)], covariance[(0, 1)], covariance[(1, 1)]]
+}
+
+impl Engine {
+    /// Validates `config` and builds an engine with no tracks.
+    pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let site = config.site_id()?;
+        let frame = LocalFrame::new(Geodetic {
+            lat_deg: config.site.origin.lat,
+            lon_deg: config.site.origin.lon,
+            alt_m: config.site.origin.alt_m,
+        });
+        let tracker = Tracker::new(config.tracker.tracker_config()).map_err(|source| {
+            ConfigError::Tracker {
+                field: "tracker".into(),
+                source,
+            }
+        })?;
+        let millis = |ms: u64| i64::try_from(ms.saturating_mul(1_000)).unwrap_or(i64::MAX);
+        let registry = Registry::new(&config, &frame);
+        let mut engine = Self {
+            topics: Topics::new(&site),
+            site,
+            zones: config
+                .zones
+                .iter()
+                .map(|zone| Zone::new(zone, &frame))
+                .collect(),
+            registry,
+            frame,
+            links: Vec::new(),
+            link_by_port: BTreeMap::new(),
+            tracker,
+            tracker_time_us: None,
+            tracks: BTreeMap::new(),
+            reorder: ReorderBuffer::new(config.site.reorder_capacity),
+            counters: EngineCounters::default(),
+            outputs: Vec::new(),
+            next_alert_id: 1,
+            started_at: None,
+            republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
+            min_class_probability: config.tracker.min_class_probability(),
+            reorder_lag_us: millis(config.site.reorder_lag_ms),
+            max_clock_skew_us: millis(config.site.max_clock_skew_ms),
+            area_radius_squared: config.site.area_radius_m * config.site.area_radius_m,
+            radiation: config.radiation,
+            health: config.health,
+            scratch: Scratch::default(),
+        };
+        // Configured ports exist from the start, so their decoder counts are
+        // visible even before the first byte.
+        for sensor in &config.sensors {
+            if let Some(port) = &sensor.serial_port {
+                engine.link_index(port);
+            }
+        }
+        Ok(engine)
+    }
+
+    /// Handles one raw input and returns the outputs it caused, valid until
+    /// the next call.
+    pub fn handle_input(&mut self, input: &RawInput) -> &[Output] {
+        self.outputs.clear();
+        self.counters.inputs += 1;
+        self.started_at.get_or_insert(input.received_at);
+        let received_us = input.received_at.as_unix_micros();
+        match &input.source {
+            InputSource::Serial(port) => self.handle_serial(port, &input.bytes, received_us),
+            InputSource::Mqtt(topic) => self.handle_mqtt(topic, &input.bytes, received_us),
+        }
+        self.reorder
+            .advance_horizon(received_us.saturating_sub(self.reorder_lag_us));
+        self.release_ready();
+        &self.outputs
+    }
+
+    /// Lets time pass: releases what the reorder lag allows at `now`,
+    /// advances the tracker (coasting and deleting tracks that are no longer
+    /// seen), and checks sensors for silence. Call it periodically (e.g.
+    /// every second) with the host clock, and record the calls.
+    pub fn handle_tick(&mut self, now: Timestamp) -> &[Output] {
+        self.outputs.clear();
+        self.started_at.get_or_insert(now);
+        let now_us = now.as_unix_micros();
+        self.reorder
+            .advance_horizon(now_us.saturating_sub(self.reorder_lag_us));
+        self.release_ready();
+        if let Some(horizon) = self.reorder.horizon_us()
+            && self.tracker_time_us.is_none_or(|time| horizon > time)
+        {
+            self.advance_tracker(horizon);
+        }
+        self.prune_track_attributes();
+        self.check_sensor_health(now);
+        &self.outputs
+    }
+
+    /// Releases everything in the reorder buffer, in time order, for a
+    /// clean shutdown. Reports arriving afterwards that are not newer than
+    /// the last released one count as too late.
+    pub fn flush(&mut self) -> &[Output] {
+        self.outputs.clear();
+        self.reorder.open_all();
+        self.release_ready();
+        self.prune_track_attributes();
+        &self.outputs
+    }
+
+    /// Monitoring counters.
+    pub fn counters(&self) -> &EngineCounters {
+        &self.counters
+    }
+
+    /// The frame decoder counters of a serial port, if the port is known.
+    pub fn decoder_stats(&self, port: &str) -> Option<&DecoderStats> {
+        let index = *self.link_by_port.get(port)?;
+        self.links.get(index).map(|link| link.decoder.stats())
+    }
+
+    /// The tracker, for inspection (live tracks, its own counters).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// Reports waiting in the reorder buffer.
+    pub fn pending_reports(&self) -> usize {
+        self.reorder.len()
+    }
+
+    /// The site frame, for converting positions in tests and tools.
+    pub fn frame(&self) -> &LocalFrame {
+        &self.frame
+    }
+
+    /// Index of the link for `port`, created on first use with the port's
+    /// configured binding.
+    fn link_index(&mut self, port: &str) -> usize {
+        if let Some(index) = self.link_by_port.get(port) {
+            return *index;
+        }
+        let index = self.links.len();
+        self.links.push(SerialLink {
+            decoder: FrameDecoder::new(),
+            sensor: self.registry.by_port(port),
+        });
+        self.link_by_port.insert(port.to_owned(), index);
+        index
+    }
+
+    fn handle_serial(&mut self, port: &str, bytes: &[u8], received_us: i64) {
+        let link_index = self.link_index(port);
+        let mut frames = std::mem::take(&mut self.scratch.frames);
+        frames.clear();
+        if let Some(link) = self.links.get_mut(link_index) {
+            let mut rest = bytes;
+            loop {
+                match link.decoder.feed(rest) {
+                    FeedResult::Consumed => break,
+                    FeedResult::Frame { message, remaining } => {
+                        frames.push(Ok(message));
+                        rest = remaining;
+                    }
+                    FeedResult::Error { error, remaining } => {
+                        frames.push(Err(error));
+                        rest = remaining;
+                    }
+                }
+            }
+        }
+        for outcome in frames.drain(..) {
+            // Re-read per frame: a Hello earlier in the chunk may have bound
+            // the port.
+            let sensor = self.links.get(link_index).and_then(|link| link.sensor);
+            match outcome {
+                Ok(message) => {
+                    self.counters.messages += 1;
+                    self.accept(sensor, Some(link_index), &message, received_us);
+                }
+                Err(error) => self.drop_report(sensor, DropReason::Frame(error.into())),
+            }
+        }
+        self.scratch.frames = frames;
+    }
+
+    fn handle_mqtt(&mut self, topic: &str, bytes: &[u8], received_us: i64) {
+        let Some(sensor) = self.registry.by_topic(topic) else {
+            self.drop_report(None, DropReason::UnknownSensor);
+            return;
+        };
+        let binary = self
+            .registry
+            .get(sensor)
+            .is_some_and(|sensor| sensor.config.mqtt_binary);
+        let decoded = if binary {
+            // One frame per payload; the delimiter is optional since MQTT
+            // already delimits.
+            let frame = bytes
+                .strip_suffix(&[picket_wire::DELIMITER])
+                .unwrap_or(bytes);
+            let mut frame = frame.to_vec();
+            picket_wire::decode_frame(&mut frame).map_err(|error| DropReason::Frame(error.into()))
+        } else {
+            serde_json::from_slice::<Message>(bytes).map_err(|_| DropReason::Json)
+        };
+        match decoded {
+            Ok(message) => {
+                self.counters.messages += 1;
+                self.accept(Some(sensor), None, &message, received_us);
+            }
+            Err(reason) => self.drop_report(Some(sensor), reason),
+        }
+    }
+
+    /// Checks, normalises and buffers one decoded message.
+    fn accept(
+        &mut self,
+        sensor: Option<u32>,
+        link: Option<usize>,
+        message: &Message,
+        received_us: i64,
+    ) {
+        if let Message::Hello(hello) = message {
+            self.handle_hello(sensor, link, hello, received_us);
+            return;
+        }
+        let Some(index) = sensor else {
+            self.drop_report(None, DropReason::UnknownSensor);
+            return;
+        };
+        let limits = SiteLimits {
+            frame: &self.frame,
+            area_radius_squared: self.area_radius_squared,
+            max_clock_skew_us: self.max_clock_skew_us,
+        };
+        let Some(entry) = self.registry.get_mut(index) else {
+            self.drop_report(None, DropReason::UnknownSensor);
+            return;
+        };
+        entry.health.last_received = Some(timestamp(received_us));
+        if let Message::Heartbeat(heartbeat) = message {
+            // Uptime going down means a reboot, which restarts the sequence
+            // counter: old numbers must not make new reports duplicates.
+            if entry
+                .last_uptime_s
+                .is_some_and(|uptime| heartbeat.uptime_s < uptime)
+            {
+                entry.dedup.clear();
+            }
+            entry.last_uptime_s = Some(heartbeat.uptime_s);
+        }
+        let timed = match normalise(entry, message, received_us, &limits) {
+            Ok(timed) => timed,
+            Err(reason) => {
+                self.drop_report(Some(index), reason);
+                return;
+            }
+        };
+        let sequence = message.sequence();
+        if sequence.is_some_and(|sequence| entry.dedup.contains(sequence)) {
+            self.drop_report(Some(index), DropReason::Duplicate);
+            return;
+        }
+        let rank = match timed.report {
+            Report::Detection { .. } => ReportRank::Detection,
+            Report::Radiation(_) => ReportRank::Radiation,
+            Report::Heartbeat(_) => ReportRank::Heartbeat,
+        };
+        let inserted = self.reorder.insert(
+            timed.time_us,
+            index,
+            rank,
+            sequence.unwrap_or(0),
+            Pending {
+                report: timed.report,
+            },
+        );
+        match inserted {
+            Err(_) => self.drop_report(Some(index), DropReason::TooLate),
+            Ok(released_early) => {
+                if let (Some(sequence), Some(entry)) = (sequence, self.registry.get_mut(index)) {
+                    entry.dedup.record(sequence);
+                }
+                if let Some((key, pending)) = released_early {
+                    self.counters.released_early += 1;
+                    self.release(key, pending);
+                }
+            }
+        }
+    }
+
+    /// A `Hello` names the sensor on a serial link and declares its clock.
+    fn handle_hello(
+        &mut self,
+        source: Option<u32>,
+        link: Option<usize>,
+        hello: &Hello,
+        received_us: i64,
+    ) {
+        let Some(index) = self.registry.by_id(hello.sensor_id.as_str()) else {
+            self.drop_report(source, DropReason::UnknownSensor);
+            return;
+        };
+        // On MQTT the topic names the sensor; a Hello for another one is
+        // someone publishing where they should not.
+        if link.is_none() && source != Some(index) {
+            self.drop_report(source, DropReason::UnknownSensor);
+            return;
+        }
+        let Some(entry) = self.registry.get_mut(index) else {
+            return;
+        };
+        if entry.config.kind.to_wire() != hello.kind {
+            self.drop_report(Some(index), DropReason::UnsupportedMessage);
+            return;
+        }
+        entry.time_base = hello.time_base;
+        entry.health.last_received = Some(timestamp(received_us));
+        entry.health.received += 1;
+        // The Hello wins over a configured port binding: sensors get moved
+        // between ports in the field, and the Hello's kind was checked.
+        if let Some(link) = link.and_then(|link| self.links.get_mut(link)) {
+            link.sensor = Some(index);
+        }
+    }
+
+    /// Counts a drop, globally and for the sensor if known.
+    fn drop_report(&mut self, sensor: Option<u32>, reason: DropReason) {
+        *self.counters.dropped.get_mut(reason) += 1;
+        if let Some(entry) = sensor.and_then(|sensor| self.registry.get_mut(sensor)) {
+            entry.health.received += 1;
+            *entry.health.dropped.entry(reason.name()).or_default() += 1;
+        }
+    }
+
+    fn release_ready(&mut self) {
+        while let Some((key, pending)) = self.reorder.pop_ready() {
+            self.release(key, pending);
+        }
+    }
+
+    /// Processes one released report (a detection pulls in the rest of its
+    /// scan), then publishes the sensor's health if it changed.
+    fn release(&mut self, key: ReorderKey, pending: Pending) {
+        match pending.report {
+            Report::Detection { measurement, class } => {
+                let sensor = picket_track::SensorId(key.sensor);
+                self.scratch.detections.clear();
+                self.scratch.classes.clear();
+                self.scratch.detections.push(Detection {
+                    sensor,
+                    measurement,
+                });
+                self.scratch.classes.push(class);
+                // One scan = every detection of one sensor at one time.
+                while self.reorder.peek_key().is_some_and(|next| {
+                    next.time_us == key.time_us
+                        && next.sensor == key.sensor
+                        && next.rank == ReportRank::Detection
+                }) {
+                    let Some((
+                        _,
+                        Pending {
+                            report: Report::Detection { measurement, class },
+                        },
+                    )) = self.reorder.pop_ready()
+                    else {
+                        break;
+                    };
+                    self.scratch.detections.push(Detection {
+                        sensor,
+                        measurement,
+                    });
+                    self.scratch.classes.push(class);
+                }
+                let count = self.scratch.detections.len() as u64;
+                self.mark_heard(key.sensor, key.time_us, count);
+                self.process_scan(key.time_us, key.sensor);
+            }
+            Report::Radiation(sample) => {
+                self.mark_heard(key.sensor, key.time_us, 1);
+                self.process_radiation(key.time_us, key.sensor, &sample);
+            }
+            Report::Heartbeat(heartbeat) => {
+                self.mark_heard(key.sensor, key.time_us, 1);
+                if let Some(entry) = self.registry.get_mut(key.sensor) {
+                    let edges = entry.health.apply_heartbeat(&heartbeat);
+                    let sensor = entry.id.clone();
+                    let faults = entry.health.fault_list();
+                    if edges.tamper_rose {
+                        self.alert(
+                            key.time_us,
+                            Severity::Critical,
+                            AlertKind::SensorTamper {
+                                sensor: sensor.clone(),
+                            },
+                        );
+                    }
+                    if edges.fault_rose {
+                        self.alert(
+                            key.time_us,
+                            Severity::Warning,
+                            AlertKind::SensorFault { sensor, faults },
+                        );
+                    }
+                }
+            }
+        }
+        self.publish_health_if_changed(key.sensor, timestamp(key.time_us));
+    }
+
+    /// Records that `count` reports of `sensor` at `time_us` were accepted.
+    fn mark_heard(&mut self, sensor: u32, time_us: i64, count: u64) {
+        if let Some(entry) = self.registry.get_mut(sensor) {
+            let health = &mut entry.health;
+            health.received += count;
+            let time = timestamp(time_us);
+            health.last_heard = Some(health.last_heard.map_or(time, |last| last.max(time)));
+            health.silent = false;
+        }
+    }
+
+    fn publish_health_if_changed(&mut self, sensor: u32, time: Timestamp) {
+        let Some(entry) = self.registry.get_mut(sensor) else {
+            return;
+        };
+        if !entry.health.changed() {
+            return;
+        }
+        let message =
+            entry
+                .health
+                .publish(&self.site, &entry.id, entry.config.kind.to_schema(), time);
+        self.outputs.push(Output {
+            topic: self.topics.sensor_health(&entry.id),
+            retained: true,
+            message: OutputMessage::SensorHealth(message),
+        });
+    }
+
+    /// Runs one scan through the tracker and publishes what changed.
+    fn process_scan(&mut self, time_us: i64, sensor: u32) {
+        let detections = std::mem::take(&mut self.scratch.detections);
+        let time_s = seconds(time_us);
+        match self.tracker.handle_scan(time_s, &detections) {
+            Ok(events) => {
+                self.scratch.events.clear();
+                self.scratch.events.extend_from_slice(events);
+            }
+            Err(_) => {
+                // Unreachable while the reorder buffer holds its horizon,
+                // but a dropped scan must still be counted, never panic.
+                self.counters.dropped.too_late += detections.len() as u64;
+                self.scratch.detections = detections;
+                return;
+            }
+        }
+        self.tracker_time_us = Some(time_us);
+        self.counters.scans += 1;
+        self.counters.detections += detections.len() as u64;
+        self.counters.tracker_rejected = self.tracker.stats().rejected_detections;
+        self.take_snapshot();
+        self.attribute_to_updated_tentatives(time_us, time_s, sensor, &detections);
+        let events = std::mem::take(&mut self.scratch.events);
+        for event in &events {
+            self.handle_event(event, time_us, Some(sensor));
+        }
+        self.scratch.events = events;
+        self.scratch.detections = detections;
+    }
+
+    /// Copies what outputs need of every live track, in id order (the
+    /// tracker keeps its tracks sorted by id).
+    fn take_snapshot(&mut self) {
+        self.scratch.snapshot.clear();
+        self.scratch
+            .snapshot
+            .extend(self.tracker.tracks().map(|track| TrackSnapshot {
+                id: track.id().0,
+                status: track.status(),
+                mean: track.estimate().mean,
+                covariance: position_covariance(&track.estimate().covariance),
+            }));
+    }
+
+    /// Tentative tracks get no events, but a carrier's class and sensors
+    /// must be known the moment its track is confirmed: tracks updated (or
+    /// started) in this scan record them here. Which detection updated a
+    /// tentative track is not reported, so it is taken to be the one most
+    /// consistent with the track's updated estimate.
+    fn attribute_to_updated_tentatives(
+        &mut self,
+        time_us: i64,
+        time_s: f64,
+        sensor: u32,
+        detections: &[Detection],
+    ) {
+        let classes = &self.scratch.classes;
+        let any_class = classes.iter().any(Option::is_some);
+        for track in self.tracker.tracks() {
+            if track.last_update() != time_s {
+                continue;
+            }
+            let attributes = self
+                .tracks
+                .entry(track.id().0)
+                .or_insert_with(|| TrackAttributes::new(time_us));
+            if track.status() != TrackerStatus::Tentative {
+                continue;
+            }
+            attributes.last_seen_us = time_us;
+            attributes.record_sensor(sensor);
+            if !any_class {
+                continue;
+            }
+            let closest = detections
+                .iter()
+                .zip(classes)
+                .filter_map(|(detection, class)| {
+                    let class = (*class)?;
+                    let innovation = track.estimate().innovation(&detection.measurement).ok()?;
+                    Some((innovation.mahalanobis_squared, class))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, class)) = closest {
+                attributes.class.update(class);
+            }
+        }
+    }
+
+    /// Publishes one track event and checks the track against the zones.
+    fn handle_event(&mut self, event: &TrackEvent, time_us: i64, sensor: Option<u32>) {
+        let id = event.track_id.0;
+        let status = match event.kind {
+            TrackEventKind::Born | TrackEventKind::Updated => TrackStatus::Confirmed,
+            TrackEventKind::Coasted => TrackStatus::Coasting,
+            TrackEventKind::Deleted(_) => TrackStatus::Deleted,
+        };
+        let snapshot = self
+            .scratch
+            .snapshot
+            .binary_search_by_key(&id, |snapshot| snapshot.id)
+            .ok()
+            .and_then(|at| self.scratch.snapshot.get(at));
+        let attributes = self
+            .tracks
+            .entry(id)
+            .or_insert_with(|| TrackAttributes::new(time_us));
+        if let Some(covariance) = snapshot.map(|snapshot| snapshot.covariance) {
+            attributes.covariance = covariance;
+        }
+        if let (Some(index), Some(sensor)) = (event.detection, sensor) {
+            if let Some(Some(class)) = self.scratch.classes.get(index) {
+                attributes.class.update(*class);
+            }
+            attributes.last_seen_us = time_us;
+            attributes.record_sensor(sensor);
+        }
+        let due = match status {
+            // Coasting tracks are republished on the transition and then at
+            // most every `republish_interval_s`: every scan of every sensor
+            // coasts every unseen track, which would flood the broker.
+            TrackStatus::Coasting => {
+                attributes.last_status != Some(TrackStatus::Coasting)
+                    || attributes
+                        .last_published_us
+                        .is_none_or(|last| time_us - last >= self.republish_interval_us)
+            }
+            _ => true,
+        };
+        let (east, north) = (event.state[0], event.state[1]);
+        let mut entered = Vec::new();
+        if status != TrackStatus::Deleted {
+            for (index, zone) in self.zones.iter().enumerate() {
+                let inside = zone.contains(east, north);
+                let was_inside = attributes.inside_zones.contains(&index);
+                if inside && !was_inside {
+                    attributes.inside_zones.push(index);
+                    entered.push(zone.name.clone());
+                } else if !inside && was_inside {
+                    attributes.inside_zones.retain(|zone| *zone != index);
+                }
+            }
+        }
+        if due {
+            attributes.last_status = Some(status);
+            attributes.last_published_us = Some(time_us);
+            let message = build_track_message(
+                &TrackContext {
+                    site: &self.site,
+                    frame: &self.frame,
+                    registry: &self.registry,
+                    min_class_probability: self.min_class_probability,
+                },
+                id,
+                status,
+                time_us,
+                &event.state,
+                attributes,
+            );
+            self.outputs.push(Output {
+                topic: self.topics.tracks(id),
+                retained: true,
+                message: OutputMessage::Track(message),
+            });
+        }
+        if status == TrackStatus::Deleted {
+            self.tracks.remove(&id);
+            self.outputs.push(Output {
+                topic: self.topics.tracks(id),
+                retained: true,
+                message: OutputMessage::TrackCleared,
+            });
+        }
+        for zone in entered {
+            self.alert(
+                time_us,
+                Severity::Warning,
+                AlertKind::Intrusion { zone, track_id: id },
+            );
+        }
+    }
+
+    /// Tests one radiation sample and attributes an alarm to the tracks at
+    /// the detector.
+    fn process_radiation(&mut self, end_us: i64, sensor: u32, sample: &RadiationReport) {
+        self.counters.radiation_samples += 1;
+        let detector_alarm = detector_alarmed(sample.alarms);
+        let Some(entry) = self.registry.get_mut(sensor) else {
+            return;
+        };
+        let assessment = entry
+            .background
+            .assess(sample, detector_alarm, &self.radiation);
+        if !(detector_alarm || assessment.picket_alarm) {
+            entry.background.alarming = false;
+            entry.background.alerted_tracks.clear();
+            return;
+        }
+        self.counters.radiation_alarms += 1;
+        let reach = entry.config.detection_radius_m + self.radiation.attribution_margin_m;
+        let track_ids = tracks_near(
+            &self.tracker,
+            entry.enu,
+            reach,
+            seconds(sample.start_us),
+            seconds(end_us),
+        );
+        let source = if detector_alarm {
+            AlarmSource::Detector
+        } else {
+            AlarmSource::Picket
+        };
+        let evidence = RadiationEvidence {
+            detector: entry.id.clone(),
+            time: timestamp(sample.start_us),
+            gamma_counts: u64::from(sample.gamma_counts),
+            neutron_counts: u64::from(sample.neutron_counts),
+            background: assessment.expected_gamma.max(0.0),
+            sigma: assessment.sigma,
+            source,
+        };
+        // One alert per alarm episode, plus one whenever the episode reaches
+        // a track not yet named: a carrier whose track appears mid-episode
+        // is still reported.
+        let background = &mut entry.background;
+        let starts_episode = !background.alarming;
+        let mut names_new_track = false;
+        for id in &track_ids {
+            if !background.alerted_tracks.contains(id) {
+                background.alerted_tracks.push(*id);
+                names_new_track = true;
+            }
+        }
+        background.alarming = true;
+
+        for id in &track_ids {
+            let attributes = self
+                .tracks
+                .entry(*id)
+                .or_insert_with(|| TrackAttributes::new(end_us));
+            attributes.add_evidence(evidence.clone(), self.radiation.max_evidence_per_track);
+        }
+        self.publish_flagged_tracks(&track_ids);
+        if starts_episode || names_new_track {
+            self.alert(
+                end_us,
+                Severity::Critical,
+                AlertKind::Radiation {
+                    detector: evidence.detector,
+                    track_ids,
+                    gamma_counts: evidence.gamma_counts,
+                    neutron_counts: evidence.neutron_counts,
+                    background: evidence.background,
+                    sigma: evidence.sigma,
+                    source,
+                },
+            );
+        }
+    }
+
+    /// Republishes confirmed tracks that just gained radiation evidence, at
+    /// the tracker's time, so operators see the flag without waiting for
+    /// the next detection. Tentative ones show it when confirmed.
+    fn publish_flagged_tracks(&mut self, track_ids: &[u64]) {
+        let Some(time_us) = self.tracker_time_us else {
+            return;
+        };
+        let context = TrackContext {
+            site: &self.site,
+            frame: &self.frame,
+            registry: &self.registry,
+            min_class_probability: self.min_class_probability,
+        };
+        for track in self.tracker.tracks() {
+            let id = track.id().0;
+            if track.status() == TrackerStatus::Tentative || !track_ids.contains(&id) {
+                continue;
+            }
+            let Some(attributes) = self.tracks.get_mut(&id) else {
+                continue;
+            };
+            let status = match track.status() {
+                TrackerStatus::Coasting => TrackStatus::Coasting,
+                _ => TrackStatus::Confirmed,
+            };
+            attributes.covariance = position_covariance(&track.estimate().covariance);
+            attributes.last_status = Some(status);
+            attributes.last_published_us = Some(time_us);
+            let message = build_track_message(
+                &context,
+                id,
+                status,
+                time_us,
+                &track.estimate().mean,
+                attributes,
+            );
+            self.outputs.push(Output {
+                topic: self.topics.tracks(id),
+                retained: true,
+                message: OutputMessage::Track(message),
+            });
+        }
+    }
+
+    /// Advances the tracker without detections (coasting, deletion).
+    fn advance_tracker(&mut self, time_us: i64) {
+        match self.tracker.advance_to(seconds(time_us)) {
+            Ok(events) => {
+                self.scratch.events.clear();
+                self.scratch.events.extend_from_slice(events);
+            }
+            Err(_) => return,
+        }
+        self.tracker_time_us = Some(time_us);
+        self.take_snapshot();
+        self.scratch.classes.clear();
+        let events = std::mem::take(&mut self.scratch.events);
+        for event in &events {
+            self.handle_event(event, time_us, None);
+        }
+        self.scratch.events = events;
+    }
+
+    /// Forgets attributes of tracks the tracker dropped without an event
+    /// (tentative tracks that never confirmed).
+    fn prune_track_attributes(&mut self) {
+        let mut live: Vec<u64> = self.tracker.tracks().map(|track| track.id().0).collect();
+        live.sort_unstable();
+        self.tracks.retain(|id, _| live.binary_search(id).is_ok());
+    }
+
+    /// Silence detection and periodic health, on the host clock.
+    fn check_sensor_health(&mut self, now: Timestamp) {
+        let start = self.started_at.unwrap_or(now);
+        for index in 0..self.registry.sensors.len() {
+            let Ok(index) = u32::try_from(index) else {
+                break;
+            };
+            let Some(entry) = self.registry.get_mut(index) else {
+                continue;
+            };
+            let reference = entry.health.last_received.unwrap_or(start);
+            let quiet_us = now.as_unix_micros() - reference.as_unix_micros();
+            let allowed_us = entry.config.expected_interval_s * self.health.silence_factor * 1e6;
+            if quiet_us as f64 > allowed_us {
+                entry.health.silent = true;
+            }
+            let periodic_due = self.health.publish_interval_s > 0.0
+                && entry.health.last_published.is_none_or(|last| {
+                    (now.as_unix_micros() - last.as_unix_micros()) as f64
+                        >= self.health.publish_interval_s * 1e6
+                });
+            if periodic_due || entry.health.changed() {
+                let message =
+                    entry
+                        .health
+                        .publish(&self.site, &entry.id, entry.config.kind.to_schema(), now);
+                self.outputs.push(Output {
+                    topic: self.topics.sensor_health(&entry.id),
+                    retained: true,
+                    message: OutputMessage::SensorHealth(message),
+                });
+            }
+        }
+    }
+
+    fn alert(&mut self, time_us: i64, severity: Severity, kind: AlertKind) {
+        let alert = AlertMessage {
+            schema: SCHEMA_VERSION,
+            seq: 0,
+            site: self.site.clone(),
+            alert_id: self.next_alert_id,
+            time: timestamp(time_us),
+            severity,
+            kind,
+        };
+        self.next_alert_id += 1;
+        self.counters.alerts += 1;
+        self.outputs.push(Output {
+            topic: self.topics.alerts(),
+            retained: false,
+            message: OutputMessage::Alert(alert),
+        });
+    }
+}
+
+/// What building a track message needs besides the track.
+struct TrackContext<'a> {
+    site: &'a SiteId,
+    frame: &'a LocalFrame,
+    registry: &'a Registry,
+    min_class_probability: f64,
+}
+
+fn build_track_message(
+    context: &TrackContext<'_>,
+    id: u64,
+    status: TrackStatus,
+    time_us: i64,
+    state: &Vector4<f64>,
+    attributes: &TrackAttributes,
+) -> TrackMessage {
+    let (east, north, east_mps, north_mps) = (state[0], state[1], state[2], state[3]);
+    let geodetic = context.frame.ground_to_geodetic(east, north);
+    let course = east_mps.atan2(north_mps).to_degrees().rem_euclid(360.0);
+    let mut sensors: Vec<picket_schema::SensorId> = attributes
+        .sensors
+        .iter()
+        .filter_map(|index| context.registry.get(*index).map(|sensor| sensor.id.clone()))
+        .collect();
+    sensors.sort();
+    sensors.dedup();
+    let [var_e, cov_en, var_n] = attributes.covariance;
+    TrackMessage {
+        schema: SCHEMA_VERSION,
+        seq: 0,
+        site: context.site.clone(),
+        track_id: id,
+        status,
+        time: timestamp(time_us),
+        position: GeoPosition {
+            lat: geodetic.lat_deg,
+            lon: geodetic.lon_deg,
+            alt_m: None,
+        },
+        enu: EnuPosition {
+            east_m: east,
+            north_m: north,
+        },
+        velocity: EnuVelocity {
+            east_mps,
+            north_mps,
+        },
+        // rem_euclid can round up to exactly 360 for tiny negative angles.
+        course_deg: if course >= 360.0 { 0.0 } else { course },
+        speed_mps: east_mps.hypot(north_mps),
+        position_covariance: PositionCovariance {
+            var_e,
+            cov_en,
+            var_n,
+        },
+        classification: attributes
+            .class
+            .classification(context.min_class_probability),
+        radiation: Radiation {
+            flagged: !attributes.radiation.is_empty(),
+            evidence: attributes.radiation.clone(),
+        },
+        sensors,
+        first_seen: timestamp(attributes.first_seen_us),
+        last_seen: timestamp(attributes.last_seen_us),
+    }
+}

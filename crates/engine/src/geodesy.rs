@@ -1,0 +1,197 @@
+//! WGS84 geodetic ↔ ECEF ↔ local East-North-Up at the site origin.
+//!
+//! Exact transformations, not a flat-earth approximation: a flat-earth
+//! projection is metres off at 20 km, while the tracker wants centimetres.
+//! The inverse (ECEF → geodetic) iterates the latitude a fixed number of
+//! times so the result is bit-identical on every run.
+
+/// WGS84 semi-major axis, metres.
+const SEMI_MAJOR_M: f64 = 6_378_137.0;
+/// WGS84 flattening.
+const FLATTENING: f64 = 1.0 / 298.257_223_563;
+/// First eccentricity squared, `f (2 − f)`.
+const ECCENTRICITY_SQUARED: f64 = FLATTENING * (2.0 - FLATTENING);
+/// Latitude iterations of the inverse; four already reach 1e-11 rad for
+/// heights below 100 km, six leave margin.
+const INVERSE_ITERATIONS: usize = 6;
+
+/// Earth-centred, earth-fixed coordinates, metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ecef {
+    /// Towards latitude 0, longitude 0.
+    pub x: f64,
+    /// Towards latitude 0, longitude 90° E.
+    pub y: f64,
+    /// Towards the north pole.
+    pub z: f64,
+}
+
+/// A position in the site frame, metres from the origin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Enu {
+    /// East.
+    pub east: f64,
+    /// North.
+    pub north: f64,
+    /// Up, along the ellipsoid normal at the origin.
+    pub up: f64,
+}
+
+/// A WGS84 position: degrees and metres above the ellipsoid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Geodetic {
+    /// Latitude, degrees north.
+    pub lat_deg: f64,
+    /// Longitude, degrees east.
+    pub lon_deg: f64,
+    /// Height above the ellipsoid, metres.
+    pub alt_m: f64,
+}
+
+impl Geodetic {
+    /// Geodetic → ECEF.
+    pub fn to_ecef(self) -> Ecef {
+        let (sin_lat, cos_lat) = self.lat_deg.to_radians().sin_cos();
+        let (sin_lon, cos_lon) = self.lon_deg.to_radians().sin_cos();
+        let prime_vertical = prime_vertical_radius(sin_lat);
+        let horizontal = (prime_vertical + self.alt_m) * cos_lat;
+        Ecef {
+            x: horizontal * cos_lon,
+            y: horizontal * sin_lon,
+            z: (prime_vertical * (1.0 - ECCENTRICITY_SQUARED) + self.alt_m) * sin_lat,
+        }
+    }
+}
+
+impl Ecef {
+    /// ECEF → geodetic, by fixed-point iteration on the latitude.
+    pub fn to_geodetic(self) -> Geodetic {
+        let horizontal = self.x.hypot(self.y);
+        let lon = self.y.atan2(self.x);
+        let mut lat = self.z.atan2(horizontal * (1.0 - ECCENTRICITY_SQUARED));
+        let mut alt = 0.0;
+        for _ in 0..INVERSE_ITERATIONS {
+            let (sin_lat, cos_lat) = lat.sin_cos();
+            let prime_vertical = prime_vertical_radius(sin_lat);
+            // Near the poles cos_lat → 0; the z form of the height is then
+            // the well-conditioned one.
+            alt = if cos_lat.abs() > 1e-3 {
+                horizontal / cos_lat - prime_vertical
+            } else {
+                self.z / sin_lat - prime_vertical * (1.0 - ECCENTRICITY_SQUARED)
+            };
+            lat = self.z.atan2(
+                horizontal * (1.0 - ECCENTRICITY_SQUARED * prime_vertical / (prime_vertical + alt)),
+            );
+        }
+        Geodetic {
+            lat_deg: lat.to_degrees(),
+            lon_deg: lon.to_degrees(),
+            alt_m: alt,
+        }
+    }
+}
+
+/// Radius of curvature in the prime vertical at a latitude.
+fn prime_vertical_radius(sin_lat: f64) -> f64 {
+    SEMI_MAJOR_M / (1.0 - ECCENTRICITY_SQUARED * sin_lat * sin_lat).sqrt()
+}
+
+/// The site's local tangent frame: converts between WGS84 and ENU metres.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalFrame {
+    origin: Geodetic,
+    origin_ecef: Ecef,
+    sin_lat: f64,
+    cos_lat: f64,
+    sin_lon: f64,
+    cos_lon: f64,
+}
+
+impl LocalFrame {
+    /// The ENU frame with its origin at `origin`.
+    pub fn new(origin: Geodetic) -> Self {
+        let (sin_lat, cos_lat) = origin.lat_deg.to_radians().sin_cos();
+        let (sin_lon, cos_lon) = origin.lon_deg.to_radians().sin_cos();
+        Self {
+            origin,
+            origin_ecef: origin.to_ecef(),
+            sin_lat,
+            cos_lat,
+            sin_lon,
+            cos_lon,
+        }
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> Geodetic {
+        self.origin
+    }
+
+    /// Rotates an ECEF difference vector into east, north, up.
+    fn rotate_to_enu(&self, dx: f64, dy: f64, dz: f64) -> Enu {
+        Enu {
+            east: -self.sin_lon * dx + self.cos_lon * dy,
+            north: -self.sin_lat * self.cos_lon * dx - self.sin_lat * self.sin_lon * dy
+                + self.cos_lat * dz,
+            up: self.cos_lat * self.cos_lon * dx
+                + self.cos_lat * self.sin_lon * dy
+                + self.sin_lat * dz,
+        }
+    }
+
+    /// Geodetic → ENU.
+    pub fn to_enu(&self, position: Geodetic) -> Enu {
+        let ecef = position.to_ecef();
+        self.rotate_to_enu(
+            ecef.x - self.origin_ecef.x,
+            ecef.y - self.origin_ecef.y,
+            ecef.z - self.origin_ecef.z,
+        )
+    }
+
+    /// ENU → geodetic.
+    pub fn to_geodetic(&self, enu: Enu) -> Geodetic {
+        // The transpose of the ECEF → ENU rotation.
+        let dx = -self.sin_lon * enu.east - self.sin_lat * self.cos_lon * enu.north
+            + self.cos_lat * self.cos_lon * enu.up;
+        let dy = self.cos_lon * enu.east - self.sin_lat * self.sin_lon * enu.north
+            + self.cos_lat * self.sin_lon * enu.up;
+        let dz = self.cos_lat * enu.north + self.sin_lat * enu.up;
+        Ecef {
+            x: self.origin_ecef.x + dx,
+            y: self.origin_ecef.y + dy,
+            z: self.origin_ecef.z + dz,
+        }
+        .to_geodetic()
+    }
+
+    /// The WGS84 position of a ground point given only east and north: the
+    /// tracker is 2-D, so the point is taken at the origin's height above
+    /// the ellipsoid, i.e. below the tangent plane (31 m below it 20 km
+    /// out). This inverts [`LocalFrame::to_enu`] for points at that height,
+    /// which is how sensor positions entered the tracker.
+    pub fn ground_to_geodetic(&self, east: f64, north: f64) -> Geodetic {
+        let mut up = 0.0;
+        let mut geodetic = self.to_geodetic(Enu { east, north, up });
+        // The frame's up and the local vertical differ by under 0.2° within
+        // 20 km, so each step removes all but 1e-5 of the height error.
+        for _ in 0..3 {
+            up -= geodetic.alt_m - self.origin.alt_m;
+            geodetic = self.to_geodetic(Enu { east, north, up });
+        }
+        geodetic
+    }
+
+    /// The angle, radians, to add to an azimuth measured from true north at
+    /// `position` to get it in this frame (from grid north): the meridian
+    /// convergence. About `Δlon · sin(lat)`, a few hundredths of a degree
+    /// across a tower's field, which is a metre at a kilometre's range.
+    pub fn azimuth_correction(&self, position: Geodetic) -> f64 {
+        let (sin_lat, cos_lat) = position.lat_deg.to_radians().sin_cos();
+        let (sin_lon, cos_lon) = position.lon_deg.to_radians().sin_cos();
+        // Local north at `position`, in ECEF, rotated into this frame.
+        let north = self.rotate_to_enu(-sin_lat * cos_lon, -sin_lat * sin_lon, cos_lat);
+        north.east.atan2(north.north)
+    }
+}

@@ -1,0 +1,49 @@
+//! picket-engine: the sans-IO fusion pipeline between sensor bytes and
+//! published tracks, alerts and sensor health.
+//!
+//! ```text
+//!  RawInput{source, received_at, bytes}
+//!     │ serial chunk ──► FrameDecoder (one per port) ──┐
+//!     │ MQTT payload ──► JSON or one wire frame ───────┤ picket_wire::Message
+//!     ▼                                                ▼
+//!  sensor identity (Hello / port binding / topic) ─► normalise:
+//!     time (sensor Unix time checked against skew, or receive time),
+//!     measurement model in the site ENU frame, NaN / area / kind checks,
+//!     duplicate (sensor, sequence) ──► counted drops
+//!     ▼
+//!  reorder buffer (bounded lag and capacity, keyed by report time)
+//!     ▼ released in time order, grouped into scans by (sensor, time)
+//!  ┌─ detections ─► picket_track::Tracker ─► track events
+//!  │                   └─► class fusion, zones ─► TrackMessage / clear, intrusion alerts
+//!  ├─ radiation ─► background + n-sigma ─► attribution to tracks ─► radiation alerts, flags
+//!  └─ heartbeats ─► sensor health ─► SensorHealthMessage, tamper / fault alerts
+//! ```
+//!
+//! [`Engine`] has no clock, does no I/O and spawns nothing: inputs are
+//! values with their receive time, outputs are returned, and every map it
+//! keeps is ordered, so a recording of [`RawInput`]s and ticks replays to
+//! byte-identical [`Output`]s. Messages come out with `seq: 0`; the
+//! daemon's durable outbox stamps sequence numbers ([`Output::set_seq`]).
+//!
+//! Configuration ([`EngineConfig`]) is what picketd reads from TOML; see
+//! [`config`] for every key and its default.
+
+mod classify;
+pub mod config;
+mod counters;
+mod engine;
+pub mod geodesy;
+mod health;
+mod input;
+mod normalise;
+mod output;
+mod radiation;
+mod registry;
+mod reorder;
+mod zones;
+
+pub use config::{ConfigError, EngineConfig};
+pub use counters::{DropCounters, DropReason, EngineCounters, FrameErrorKind};
+pub use engine::Engine;
+pub use input::{InputSource, RawInput};
+pub use output::{Output, OutputMessage};
