@@ -1,4 +1,7 @@
 //! picket-sim: seeded border scenarios with ground truth, written in the
-//! neutral JSONL formats so that any tracker can be scored on them.
+//! neutral JSONL formats so that any tracker can be scored on them, and the
+//! demo.
+pub mod demo;
+pub mod plot;
 pub mod rng;
 pub mod scenario;

@@ -1,11 +1,9 @@
 //! `picket-sim`: generate seeded scenarios.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use picket_cli::formats::write_record;
+use picket_cli::formats::write_file;
+use picket_sim::demo::{self, DemoOptions};
 use picket_sim::scenario::{ScenarioConfig, generate};
-use serde::Serialize;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -32,16 +30,20 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-}
-
-fn write_jsonl<T: Serialize>(path: &Path, records: &[T]) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    for r in records {
-        write_record(&mut out, r).with_context(|| format!("writing {}", path.display()))?;
-    }
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))
+    /// Track a seeded scenario and the public sample, score both against
+    /// truth next to the Stone Soup reference, and draw them. Fails if
+    /// picket does not beat the reference on the sample.
+    Demo {
+        /// Seed of the generated scenario.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Folder with the public sample (detections.jsonl, truth.jsonl).
+        #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/sample"))]
+        sample: PathBuf,
+        /// Where to write tracks, truth and SVG pictures.
+        #[arg(long, default_value = "out/demo")]
+        out: PathBuf,
+    },
 }
 
 fn run_generate(seed: u64, duration: f64, out: &Path) -> Result<()> {
@@ -55,8 +57,8 @@ fn run_generate(seed: u64, duration: f64, out: &Path) -> Result<()> {
         ..ScenarioConfig::sample_like(seed)
     };
     let scenario = generate(&config);
-    write_jsonl(&out.join("detections.jsonl"), &scenario.detections)?;
-    write_jsonl(&out.join("truth.jsonl"), &scenario.truth)?;
+    write_file(&out.join("detections.jsonl"), &scenario.detections)?;
+    write_file(&out.join("truth.jsonl"), &scenario.truth)?;
     println!(
         "seed {seed}: {} detections ({} false), {} truth rows in {}",
         scenario.detections.len(),
@@ -74,6 +76,9 @@ fn main() -> ExitCode {
             duration,
             out,
         } => run_generate(seed, duration, &out),
+        Command::Demo { seed, sample, out } => demo::run(&DemoOptions { seed, sample, out })
+            .map(|report| print!("{}", report.render()))
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,7 +58,7 @@ impl Rng {
     /// Uniform integer in [0, n); 0 when n is 0.
     pub fn below(&mut self, n: usize) -> usize {
         // Multiply-shift: the bias is below 2^-32 for any n a scenario uses.
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Standard normal, by the Box-Muller transform.
@@ -71,7 +71,7 @@ impl Rng {
     /// Poisson-distributed count with mean `mean` (Knuth's product method;
     /// scenario clutter means are small, so its O(mean) cost is fine).
     pub fn poisson(&mut self, mean: f64) -> usize {
-        if !(mean > 0.0) {
+        if mean.is_nan() || mean <= 0.0 {
             return 0;
         }
         let limit = (-mean).exp();

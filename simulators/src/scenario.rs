@@ -184,7 +184,7 @@ fn ticks(seconds: f64) -> u64 {
 }
 
 fn on_schedule(tick: u64, period_ticks: u64, offset_ticks: u64) -> bool {
-    tick >= offset_ticks && (tick - offset_ticks) % period_ticks.max(1) == 0
+    tick >= offset_ticks && (tick - offset_ticks).is_multiple_of(period_ticks.max(1))
 }
 
 fn round_mm(v: f64) -> f64 {
@@ -283,7 +283,7 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
                 m.alive = inside(m.pos);
             }
             // Turn decisions once a second, so the rate is per second.
-            if m.alive && m.turn.1 == 0 && tick % 4 == 0 && rng.chance(config.turn_rate) {
+            if m.alive && m.turn.1 == 0 && tick.is_multiple_of(4) && rng.chance(config.turn_rate) {
                 let angle = rng.uniform(30f64.to_radians(), 90f64.to_radians());
                 let speed = m.vel[0].hypot(m.vel[1]);
                 // Walkers turn on the spot in a few seconds; vehicles take

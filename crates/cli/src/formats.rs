@@ -10,7 +10,9 @@
 //! required field still fails as missing.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::io::{self, BufRead, Write};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// A line of a JSONL file that could not be read or does not satisfy the
@@ -303,6 +305,60 @@ impl<R: BufRead> JsonlReader<R> {
 pub fn write_record<W: Write, T: Serialize>(out: &mut W, record: &T) -> io::Result<()> {
     serde_json::to_writer(&mut *out, record).map_err(io::Error::other)?;
     out.write_all(b"\n")
+}
+
+/// A JSONL file that could not be read or written; the message starts with
+/// the path, then the line where there is one.
+#[derive(Debug, Error)]
+pub enum FileError {
+    /// Opening, creating or writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A line of the file breaks the format.
+    #[error("{}: {source}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// Which line, and why.
+        source: FormatError,
+    },
+}
+
+/// Reads a whole JSONL file of `T`, requiring non-decreasing `t` when
+/// `sorted` (see [`JsonlReader::sorted`]).
+pub fn read_file<T: Record>(path: &Path, sorted: bool) -> Result<Vec<T>, FileError> {
+    let file = File::open(path).map_err(|source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let input = BufReader::new(file);
+    let reader = if sorted {
+        JsonlReader::sorted(input)
+    } else {
+        JsonlReader::unsorted(input)
+    };
+    reader.read_all().map_err(|source| FileError::Format {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes `records` to a new JSONL file at `path`, one per line.
+pub fn write_file<T: Serialize>(path: &Path, records: &[T]) -> Result<(), FileError> {
+    let io_error = |source| FileError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut out = BufWriter::new(File::create(path).map_err(io_error)?);
+    for record in records {
+        write_record(&mut out, record).map_err(io_error)?;
+    }
+    out.flush().map_err(io_error)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! `picket`: operator and analyst tools.
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use picket_cli::formats::{JsonlReader, Record};
+use picket_cli::formats::{DetectionRecord, TrackRecord, TruthRecord, read_file, write_file};
 use picket_cli::score::{ScoringProtocol, score};
+use picket_cli::track::track;
+use picket_track::TrackerConfig;
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -39,22 +41,17 @@ enum Command {
     },
 }
 
-fn read_jsonl<T: Record>(path: &Path, sorted: bool) -> Result<Vec<T>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let input = BufReader::new(file);
-    let reader = if sorted {
-        JsonlReader::sorted(input)
-    } else {
-        JsonlReader::unsorted(input)
-    };
-    reader
-        .read_all()
-        .with_context(|| format!("{}", path.display()))
+fn run_track(detections: &Path, out: &Path) -> Result<()> {
+    let records: Vec<DetectionRecord> = read_file(detections, true)?;
+    let (rows, summary) = track(&records, &TrackerConfig::default())?;
+    write_file(out, &rows)?;
+    println!("{summary}");
+    Ok(())
 }
 
 fn run_score(truth: &Path, tracks: &Path, per_time: Option<&Path>) -> Result<()> {
-    let truth = read_jsonl(truth, true)?;
-    let tracks = read_jsonl(tracks, false)?;
+    let truth = read_file::<TruthRecord>(truth, true)?;
+    let tracks = read_file::<TrackRecord>(tracks, false)?;
     let summary = score(&truth, &tracks, &ScoringProtocol::default())?;
     println!(
         "GOSPA {:.2} m (localisation {:.2} m, missed {:.3}, false {:.3} per time) over {} times",
@@ -85,10 +82,7 @@ fn run_score(truth: &Path, tracks: &Path, per_time: Option<&Path>) -> Result<()>
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Track { detections, out } => {
-            picket_cli::track::run(&detections, &out, &picket_track::TrackerConfig::default())
-                .map(|summary| println!("{summary}"))
-        }
+        Command::Track { detections, out } => run_track(&detections, &out),
         Command::Score {
             truth,
             tracks,

@@ -7,15 +7,15 @@
 //! treats a track it has not heard of for a while as gone.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use picket_track::{Detection, Measurement, SensorId, TrackEventKind, Tracker, TrackerConfig};
+use picket_track::{
+    ConfigError, Detection, Measurement, SensorId, TrackEventKind, Tracker, TrackerConfig,
+    TrackerError,
+};
+use thiserror::Error;
 
-use crate::formats::{DetectionRecord, JsonlReader, MeasurementRecord, TrackRecord, write_record};
+use crate::formats::{DetectionRecord, MeasurementRecord, TrackRecord};
 
 /// What a `picket track` run did.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,16 +59,25 @@ impl std::fmt::Display for Summary {
     }
 }
 
-/// Tracks `input` (detections.jsonl) with `config` and writes confirmed
-/// track states to `out` (tracks.jsonl).
-pub fn run(input: &Path, out: &Path, config: &TrackerConfig) -> Result<Summary> {
-    let file = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
-    let records: Vec<DetectionRecord> = JsonlReader::sorted(BufReader::new(file))
-        .read_all()
-        .with_context(|| format!("{}", input.display()))?;
-    let scans = group_scans(&records);
+/// Why a detection log could not be tracked.
+#[derive(Debug, Error)]
+pub enum TrackError {
+    /// The tracker configuration is invalid.
+    #[error("invalid tracker configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The tracker refused a scan (for example, time going backwards).
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+}
 
-    let mut tracker = Tracker::new(config.clone()).context("invalid tracker configuration")?;
+/// Tracks `records` (sorted by time, as `detections.jsonl` is) with
+/// `config`, returning a row per confirmed track per scan.
+pub fn track(
+    records: &[DetectionRecord],
+    config: &TrackerConfig,
+) -> Result<(Vec<TrackRecord>, Summary), TrackError> {
+    let scans = group_scans(records);
+    let mut tracker = Tracker::new(config.clone())?;
     let mut rows = Vec::new();
     let mut confirmed = 0_usize;
     let started = Instant::now();
@@ -89,23 +98,14 @@ pub fn run(input: &Path, out: &Path, config: &TrackerConfig) -> Result<Summary> 
             }
         }
     }
-    let tracking_time = started.elapsed();
-
-    let file = File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let mut writer = BufWriter::new(file);
-    for row in &rows {
-        write_record(&mut writer, row)?;
-    }
-    writer
-        .flush()
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(Summary {
+    let summary = Summary {
         detections: records.len(),
         scans: scans.len(),
         confirmed_tracks: confirmed,
         rows: rows.len(),
-        tracking_time,
-    })
+        tracking_time: started.elapsed(),
+    };
+    Ok((rows, summary))
 }
 
 /// The detections of one sensor at one time, converted for the tracker.
@@ -197,29 +197,27 @@ mod tests {
     }
 
     #[test]
-    fn run_writes_a_row_per_confirmed_track_per_scan() {
-        let dir = std::env::temp_dir().join(format!("picket-track-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let input = dir.join("detections.jsonl");
-        let output = dir.join("tracks.jsonl");
-        let lines: String = (0..6)
-            .map(|k| {
-                format!(
-                    "{{\"t\": {k}.0, \"sensor\": \"radar-1\", \"kind\": \"position\", \"x\": {}, \"y\": 0.0, \"var\": [25.0, 25.0]}}\n",
-                    2 * k
-                )
+    fn a_row_per_confirmed_track_per_scan() {
+        let records: Vec<DetectionRecord> = (0..6)
+            .map(|k| DetectionRecord {
+                t: k as f64,
+                sensor: "radar-1".into(),
+                measurement: MeasurementRecord::Position {
+                    x: 2.0 * k as f64,
+                    y: 0.0,
+                    var: [25.0, 25.0],
+                },
             })
             .collect();
-        std::fs::write(&input, lines).unwrap();
-        let summary = run(&input, &output, &TrackerConfig::default()).unwrap();
+        let (rows, summary) = track(&records, &TrackerConfig::default()).unwrap();
         assert_eq!(
             (summary.detections, summary.scans, summary.confirmed_tracks),
             (6, 6, 1)
         );
         // Confirmed at the third scan, then one row per scan.
-        let written = std::fs::read_to_string(&output).unwrap();
-        assert_eq!(written.lines().count(), 4);
+        assert_eq!(rows.len(), 4);
         assert_eq!(summary.rows, 4);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(rows.iter().all(|r| r.track_id == rows[0].track_id));
+        assert_eq!(rows[0].t, 2.0);
     }
 }
