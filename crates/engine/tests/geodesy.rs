@@ -19,7 +19,10 @@ fn cases() -> Vec<Case> {
         .lines()
         .skip(1)
         .map(|line| {
-            let v: Vec<f64> = line.split(',').map(|field| field.parse().unwrap()).collect();
+            let v: Vec<f64> = line
+                .split(',')
+                .map(|field| field.parse().unwrap())
+                .collect();
             let geodetic = |at: usize| Geodetic {
                 lat_deg: v[at],
                 lon_deg: v[at + 1],
@@ -50,7 +53,11 @@ fn golden_file_covers_twenty_kilometres() {
 fn geodetic_to_ecef_matches_to_a_millimetre() {
     for case in cases() {
         let ecef = case.point.to_ecef();
-        let error = [ecef.x - case.ecef[0], ecef.y - case.ecef[1], ecef.z - case.ecef[2]];
+        let error = [
+            ecef.x - case.ecef[0],
+            ecef.y - case.ecef[1],
+            ecef.z - case.ecef[2],
+        ];
         let error = error.iter().map(|e| e * e).sum::<f64>().sqrt();
         assert!(error < 1e-3, "{:?}: {error} m", case.point);
     }
@@ -61,9 +68,18 @@ fn geodetic_to_enu_matches_to_a_millimetre() {
     for case in cases() {
         let frame = LocalFrame::new(case.origin);
         let enu = frame.to_enu(case.point);
-        let error = [enu.east - case.enu[0], enu.north - case.enu[1], enu.up - case.enu[2]];
+        let error = [
+            enu.east - case.enu[0],
+            enu.north - case.enu[1],
+            enu.up - case.enu[2],
+        ];
         let error = error.iter().map(|e| e * e).sum::<f64>().sqrt();
-        assert!(error < 1e-3, "{:?} about {:?}: {error} m", case.point, case.origin);
+        assert!(
+            error < 1e-3,
+            "{:?} about {:?}: {error} m",
+            case.point,
+            case.origin
+        );
     }
 }
 
@@ -77,10 +93,18 @@ fn enu_to_geodetic_inverts_to_a_tenth_of_a_millimetre() {
             up: case.enu[2],
         });
         // 1e-9 degrees is 0.1 mm of latitude.
-        assert!((back.lat_deg - case.point.lat_deg).abs() < 1e-9, "{back:?} vs {:?}", case.point);
+        assert!(
+            (back.lat_deg - case.point.lat_deg).abs() < 1e-9,
+            "{back:?} vs {:?}",
+            case.point
+        );
         let lon_error = (back.lon_deg - case.point.lon_deg + 540.0).rem_euclid(360.0) - 180.0;
         assert!(lon_error.abs() < 1e-9, "{back:?} vs {:?}", case.point);
-        assert!((back.alt_m - case.point.alt_m).abs() < 1e-4, "{back:?} vs {:?}", case.point);
+        assert!(
+            (back.alt_m - case.point.alt_m).abs() < 1e-4,
+            "{back:?} vs {:?}",
+            case.point
+        );
     }
 }
 
@@ -92,7 +116,11 @@ fn ground_points_round_trip_through_east_north_alone() {
         }
         let frame = LocalFrame::new(case.origin);
         let back = frame.ground_to_geodetic(case.enu[0], case.enu[1]);
-        assert!((back.lat_deg - case.point.lat_deg).abs() < 1e-9, "{back:?} vs {:?}", case.point);
+        assert!(
+            (back.lat_deg - case.point.lat_deg).abs() < 1e-9,
+            "{back:?} vs {:?}",
+            case.point
+        );
         let lon_error = (back.lon_deg - case.point.lon_deg + 540.0).rem_euclid(360.0) - 180.0;
         assert!(lon_error.abs() < 1e-9, "{back:?} vs {:?}", case.point);
     }
