@@ -1,0 +1,5 @@
+//! `picketd` binary entry point.
+
+fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! MQTT task (Engineer M).

@@ -1,0 +1,1 @@
+//! Durable, sequence-numbered, bounded outbox (Engineer M).
