@@ -82,7 +82,9 @@ fn toml_parses_with_defaults_filled_in() {
 #[test]
 fn unknown_keys_are_rejected() {
     let text = TOML.replace("reorder_lag_ms = 750", "reorder_lag = 750");
-    let error = toml::from_str::<EngineConfig>(&text).unwrap_err().to_string();
+    let error = toml::from_str::<EngineConfig>(&text)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("reorder_lag"), "{error}");
 }
 
@@ -90,14 +92,42 @@ fn unknown_keys_are_rejected() {
 fn validation_errors_name_the_key() {
     let cases: [(&str, &str, &str); 9] = [
         ("id = \"tower-07\"", "id = \"tower 07\"", "site.id"),
-        ("lat = 31.33, lon = -110.94, alt_m = 1200.0", "lat = 91.0, lon = -110.94", "site.origin.lat"),
-        ("detection_radius_m = 12.0", "detection_radius_m = -1.0", "sensors[0].detection_radius_m"),
+        (
+            "lat = 31.33, lon = -110.94, alt_m = 1200.0",
+            "lat = 91.0, lon = -110.94",
+            "site.origin.lat",
+        ),
+        (
+            "detection_radius_m = 12.0",
+            "detection_radius_m = -1.0",
+            "sensors[0].detection_radius_m",
+        ),
         ("id = \"cam-01\"", "id = \"gn-01\"", "sensors[1].id"),
-        ("horizontal_fov_deg = 60.0", "horizontal_fov_deg = 0.0", "sensors[1].camera.horizontal_fov_deg"),
-        ("sigma_threshold = 4.5", "sigma_threshold = 0.0", "radiation.sigma_threshold"),
-        ("enu = [[-10.0, 50.0], [10.0, 50.0], [10.0, 70.0], [-10.0, 70.0]]", "enu = [[0.0, 0.0], [1.0, 1.0]]", "zones[0].enu"),
-        ("max_coast_time = 5.0", "max_coast_time = -5.0", "tracker.max_coast_time"),
-        ("publish_interval_s = 60.0", "publish_interval_s = -1.0", "health.publish_interval_s"),
+        (
+            "horizontal_fov_deg = 60.0",
+            "horizontal_fov_deg = 0.0",
+            "sensors[1].camera.horizontal_fov_deg",
+        ),
+        (
+            "sigma_threshold = 4.5",
+            "sigma_threshold = 0.0",
+            "radiation.sigma_threshold",
+        ),
+        (
+            "enu = [[-10.0, 50.0], [10.0, 50.0], [10.0, 70.0], [-10.0, 70.0]]",
+            "enu = [[0.0, 0.0], [1.0, 1.0]]",
+            "zones[0].enu",
+        ),
+        (
+            "max_coast_time = 5.0",
+            "max_coast_time = -5.0",
+            "tracker.max_coast_time",
+        ),
+        (
+            "publish_interval_s = 60.0",
+            "publish_interval_s = -1.0",
+            "health.publish_interval_s",
+        ),
     ];
     for (from, to, key) in cases {
         let text = TOML.replacen(from, to, 1);

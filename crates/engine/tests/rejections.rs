@@ -6,9 +6,7 @@ mod support;
 
 use picket_engine::config::{SensorConfig, SensorKind};
 use picket_engine::{DropCounters, Engine, OutputMessage};
-use picket_wire::{
-    Bearing, CameraTarget, CameraTrigger, ImageBox, Message, TargetClass, crc32c,
-};
+use picket_wire::{Bearing, CameraTarget, CameraTrigger, ImageBox, Message, TargetClass, crc32c};
 use support::*;
 
 const NODE_PORT: &str = "/dev/tty-gn-01";
@@ -17,7 +15,11 @@ const T: i64 = T0_US + 10_000_000;
 fn engine() -> Engine {
     let mut config = site_config();
     // A camera without calibration, for the image-box case.
-    config.sensors.push(SensorConfig::new("cam-raw", SensorKind::Camera, at(0.0, 0.0)));
+    config.sensors.push(SensorConfig::new(
+        "cam-raw",
+        SensorKind::Camera,
+        at(0.0, 0.0),
+    ));
     let mut engine = Engine::new(config).unwrap();
     engine.handle_input(&serial(
         NODE_PORT,
@@ -101,29 +103,52 @@ fn raw_frame(version: u8, payload: &[u8]) -> Vec<u8> {
 fn duplicate() {
     let mut engine = engine();
     let event = wire_frame(&ground_event(1, T));
-    assert_eq!(drops_after(&mut engine, serial(NODE_PORT, T, event.clone())).total(), 0);
-    only("duplicate", drops_after(&mut engine, serial(NODE_PORT, T + 1, event)));
+    assert_eq!(
+        drops_after(&mut engine, serial(NODE_PORT, T, event.clone())).total(),
+        0
+    );
+    only(
+        "duplicate",
+        drops_after(&mut engine, serial(NODE_PORT, T + 1, event)),
+    );
 }
 
 #[test]
 fn non_finite() {
     let mut engine = engine();
-    let Message::GroundEvent(mut event) = ground_event(1, T) else { unreachable!() };
+    let Message::GroundEvent(mut event) = ground_event(1, T) else {
+        unreachable!()
+    };
     event.bearing = Some(Bearing {
         azimuth_deg: f32::NAN,
         variance_deg2: 4.0,
     });
-    only("non_finite", drops_after(&mut engine, serial(NODE_PORT, T, wire_frame(&Message::GroundEvent(event)))));
+    only(
+        "non_finite",
+        drops_after(
+            &mut engine,
+            serial(NODE_PORT, T, wire_frame(&Message::GroundEvent(event))),
+        ),
+    );
 }
 
 #[test]
 fn invalid_measurement() {
     let mut engine = engine();
-    let Message::RadiationSample(mut sample) = radiation(1, T, 100, 0) else { unreachable!() };
+    let Message::RadiationSample(mut sample) = radiation(1, T, 100, 0) else {
+        unreachable!()
+    };
     sample.interval_ms = 0;
     only(
         "invalid_measurement",
-        drops_after(&mut engine, serial(PORTAL_PORT, T, wire_frame(&Message::RadiationSample(sample)))),
+        drops_after(
+            &mut engine,
+            serial(
+                PORTAL_PORT,
+                T,
+                wire_frame(&Message::RadiationSample(sample)),
+            ),
+        ),
     );
 }
 
@@ -132,7 +157,10 @@ fn out_of_area() {
     let mut engine = engine();
     only(
         "out_of_area",
-        drops_after(&mut engine, mqtt(RADAR_TOPIC, T, json(&range_bearing(1, T, 30_000.0, 90.0)))),
+        drops_after(
+            &mut engine,
+            mqtt(RADAR_TOPIC, T, json(&range_bearing(1, T, 30_000.0, 90.0))),
+        ),
     );
 }
 
@@ -141,7 +169,10 @@ fn too_far_future() {
     let mut engine = engine();
     only(
         "too_far_future",
-        drops_after(&mut engine, serial(NODE_PORT, T, wire_frame(&ground_event(1, T + 10_000_000)))),
+        drops_after(
+            &mut engine,
+            serial(NODE_PORT, T, wire_frame(&ground_event(1, T + 10_000_000))),
+        ),
     );
 }
 
@@ -149,30 +180,79 @@ fn too_far_future() {
 fn too_late() {
     let mut engine = engine();
     // A report two seconds newer moves the horizon past the first one.
-    assert_eq!(drops_after(&mut engine, serial(NODE_PORT, T + 2_000_000, wire_frame(&ground_event(2, T + 2_000_000)))).total(), 0);
-    only("too_late", drops_after(&mut engine, serial(NODE_PORT, T + 2_000_001, wire_frame(&ground_event(1, T)))));
+    assert_eq!(
+        drops_after(
+            &mut engine,
+            serial(
+                NODE_PORT,
+                T + 2_000_000,
+                wire_frame(&ground_event(2, T + 2_000_000))
+            )
+        )
+        .total(),
+        0
+    );
+    only(
+        "too_late",
+        drops_after(
+            &mut engine,
+            serial(NODE_PORT, T + 2_000_001, wire_frame(&ground_event(1, T))),
+        ),
+    );
 }
 
 #[test]
 fn unknown_sensor() {
     let mut engine = engine();
-    only("unknown_sensor", drops_after(&mut engine, mqtt("sensors/nobody/reports", T, json(&ground_event(1, T)))));
-    // An unbound port before its Hello, and a Hello from a stranger.
-    only("unknown_sensor", drops_after(&mut engine, serial("/dev/ttyNEW", T, wire_frame(&ground_event(1, T)))));
     only(
         "unknown_sensor",
-        drops_after(&mut engine, serial("/dev/ttyNEW", T, wire_frame(&hello("gn-99", picket_wire::SensorKind::GroundNode)))),
+        drops_after(
+            &mut engine,
+            mqtt("sensors/nobody/reports", T, json(&ground_event(1, T))),
+        ),
+    );
+    // An unbound port before its Hello, and a Hello from a stranger.
+    only(
+        "unknown_sensor",
+        drops_after(
+            &mut engine,
+            serial("/dev/ttyNEW", T, wire_frame(&ground_event(1, T))),
+        ),
+    );
+    only(
+        "unknown_sensor",
+        drops_after(
+            &mut engine,
+            serial(
+                "/dev/ttyNEW",
+                T,
+                wire_frame(&hello("gn-99", picket_wire::SensorKind::GroundNode)),
+            ),
+        ),
     );
 }
 
 #[test]
 fn unsupported_message() {
     let mut engine = engine();
-    only("unsupported_message", drops_after(&mut engine, serial(NODE_PORT, T, wire_frame(&radiation(1, T, 100, 0)))));
+    only(
+        "unsupported_message",
+        drops_after(
+            &mut engine,
+            serial(NODE_PORT, T, wire_frame(&radiation(1, T, 100, 0))),
+        ),
+    );
     // A Hello declaring another kind than configured.
     only(
         "unsupported_message",
-        drops_after(&mut engine, serial("/dev/ttyX", T, wire_frame(&hello("gn-02", picket_wire::SensorKind::Camera)))),
+        drops_after(
+            &mut engine,
+            serial(
+                "/dev/ttyX",
+                T,
+                wire_frame(&hello("gn-02", picket_wire::SensorKind::Camera)),
+            ),
+        ),
     );
 }
 
@@ -194,7 +274,13 @@ fn uncalibrated() {
         confidence_pct: 80,
         ground_position: None,
     });
-    only("uncalibrated", drops_after(&mut engine, mqtt("sensors/cam-raw/reports", T, json(&trigger))));
+    only(
+        "uncalibrated",
+        drops_after(
+            &mut engine,
+            mqtt("sensors/cam-raw/reports", T, json(&trigger)),
+        ),
+    );
 }
 
 #[test]
@@ -215,10 +301,16 @@ fn every_frame_error_is_classified() {
         ("frame_payload", raw_frame(1, &[0x7F, 0x7F])),
     ];
     for (reason, bytes) in cases {
-        only(reason, drops_after(&mut engine, serial(NODE_PORT, T, bytes)));
+        only(
+            reason,
+            drops_after(&mut engine, serial(NODE_PORT, T, bytes)),
+        );
     }
     // The stream survives every one of them.
-    assert_eq!(drops_after(&mut engine, serial(NODE_PORT, T, good)).total(), 0);
+    assert_eq!(
+        drops_after(&mut engine, serial(NODE_PORT, T, good)).total(),
+        0
+    );
     let stats = engine.decoder_stats(NODE_PORT).unwrap();
     assert_eq!(stats.rejected(), 7);
 }
@@ -226,13 +318,40 @@ fn every_frame_error_is_classified() {
 #[test]
 fn json_and_binary_mqtt_payloads() {
     let mut config = site_config();
-    let radar = config.sensors.iter_mut().find(|sensor| sensor.id == "radar-01").unwrap();
+    let radar = config
+        .sensors
+        .iter_mut()
+        .find(|sensor| sensor.id == "radar-01")
+        .unwrap();
     radar.mqtt_binary = true;
     let mut engine = Engine::new(config).unwrap();
     // A binary sensor's frame is accepted, its garbage classified.
-    assert_eq!(drops_after(&mut engine, mqtt(RADAR_TOPIC, T, wire_frame(&range_bearing(1, T, 100.0, 90.0)))).total(), 0);
-    only("frame_crc", drops_after(&mut engine, mqtt(RADAR_TOPIC, T, vec![0x06, 1, 2, 3, 4, 5, 0])));
-    only("json", drops_after(&mut engine, mqtt(CAMERA_TOPIC, T, b"{\"camera_trigger\": 5}".to_vec())));
+    assert_eq!(
+        drops_after(
+            &mut engine,
+            mqtt(
+                RADAR_TOPIC,
+                T,
+                wire_frame(&range_bearing(1, T, 100.0, 90.0))
+            )
+        )
+        .total(),
+        0
+    );
+    only(
+        "frame_crc",
+        drops_after(
+            &mut engine,
+            mqtt(RADAR_TOPIC, T, vec![0x06, 1, 2, 3, 4, 5, 0]),
+        ),
+    );
+    only(
+        "json",
+        drops_after(
+            &mut engine,
+            mqtt(CAMERA_TOPIC, T, b"{\"camera_trigger\": 5}".to_vec()),
+        ),
+    );
 }
 
 #[test]
@@ -245,7 +364,9 @@ fn drops_reach_sensor_health_and_status_counters() {
     let health = outputs
         .iter()
         .find_map(|output| match &output.message {
-            OutputMessage::SensorHealth(health) if health.sensor.as_str() == "gn-01" => Some(health),
+            OutputMessage::SensorHealth(health) if health.sensor.as_str() == "gn-01" => {
+                Some(health)
+            }
             _ => None,
         })
         .unwrap();

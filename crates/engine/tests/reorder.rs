@@ -18,7 +18,9 @@ fn shuffled_within_the_lag_gives_identical_output() {
     let mut noise = Noise::new(99);
     // Random delays up to 90 % of the lag reorder reports across sensors and
     // within each sensor.
-    let shuffled = deliver(&emissions, |_| (noise.uniform() * 0.9 * lag_us as f64) as i64);
+    let shuffled = deliver(&emissions, |_| {
+        (noise.uniform() * 0.9 * lag_us as f64) as i64
+    });
     let out_of_order = shuffled
         .windows(2)
         .filter(|pair| {
@@ -42,7 +44,10 @@ fn reports_later_than_the_lag_are_counted_and_dropped() {
     let lag_us = config.site.reorder_lag_ms as i64 * 1_000;
     // Every 25th report (Hellos aside) arrives two lags late.
     let late = |index: usize| index > 10 && index % 25 == 0;
-    let inputs = deliver(&emissions, |index| if late(index) { 2 * lag_us } else { 10_000 });
+    let inputs = deliver(
+        &emissions,
+        |index| if late(index) { 2 * lag_us } else { 10_000 },
+    );
     let (engine, _) = run(config, &inputs);
     let expected = (0..emissions.len()).filter(|index| late(*index)).count() as u64;
     assert_eq!(engine.counters().dropped.too_late, expected);
