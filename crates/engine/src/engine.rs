@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use nalgebra::Vector4;
+use nalgebra::{Matrix4, Vector4};
 use picket_schema::{
     AlarmSource, AlertKind, AlertMessage, EnuPosition, EnuVelocity, GeoPosition,
     PositionCovariance, Radiation, RadiationEvidence, SCHEMA_VERSION, Severity, SiteId, Timestamp,
@@ -125,12 +125,11 @@ impl TrackAttributes {
     }
 }
 
-/// One tracker track as seen right after a scan.
+/// A live track's position covariance right after a scan, for the
+/// messages of its events (events carry only the mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct TrackSnapshot {
     id: u64,
-    status: TrackerStatus,
-    mean: Vector4<f64>,
     covariance: [f64; 3],
 }
 
@@ -156,7 +155,7 @@ fn seconds(micros: i64) -> f64 {
 }
 
 /// `(var_e, cov_en, var_n)` of a 4×4 state covariance.
-fn position_covariance(covariance: &nalgebra::Matrix4<f64>) -> [f64; 3] {
+fn position_covariance(covariance: &Matrix4<f64>) -> [f64; 3] {
     [covariance[(0, 0)], covariance[(0, 1)], covariance[(1, 1)]]
 }
 
@@ -628,16 +627,14 @@ impl Engine {
         self.scratch.detections = detections;
     }
 
-    /// Copies what outputs need of every live track, in id order (the
-    /// tracker keeps its tracks sorted by id).
+    /// Copies the covariance of every live track, in id order (the tracker
+    /// keeps its tracks sorted by id, so events can binary-search it).
     fn take_snapshot(&mut self) {
         self.scratch.snapshot.clear();
         self.scratch
             .snapshot
             .extend(self.tracker.tracks().map(|track| TrackSnapshot {
                 id: track.id().0,
-                status: track.status(),
-                mean: track.estimate().mean,
                 covariance: position_covariance(&track.estimate().covariance),
             }));
     }
@@ -715,15 +712,20 @@ impl Engine {
             attributes.last_seen_us = time_us;
             attributes.record_sensor(sensor);
         }
+        // picket-track reports every confirmed track it did not update in a
+        // scan as coasting, including one a different sensor updated a
+        // moment ago. Publishing each of those would make the status flicker
+        // and flood the broker, so a track is published as coasting only
+        // once it has gone a republish interval without an update, and then
+        // at most once per interval.
         let due = match status {
-            // Coasting tracks are republished on the transition and then at
-            // most every `republish_interval_s`: every scan of every sensor
-            // coasts every unseen track, which would flood the broker.
             TrackStatus::Coasting => {
-                attributes.last_status != Some(TrackStatus::Coasting)
-                    || attributes
-                        .last_published_us
-                        .is_none_or(|last| time_us - last >= self.republish_interval_us)
+                let interval = self.republish_interval_us;
+                time_us - attributes.last_seen_us >= interval
+                    && (attributes.last_status != Some(TrackStatus::Coasting)
+                        || attributes
+                            .last_published_us
+                            .is_none_or(|last| time_us - last >= interval))
             }
             _ => true,
         };
@@ -879,10 +881,8 @@ impl Engine {
             let Some(attributes) = self.tracks.get_mut(&id) else {
                 continue;
             };
-            let status = match track.status() {
-                TrackerStatus::Coasting => TrackStatus::Coasting,
-                _ => TrackStatus::Confirmed,
-            };
+            // The published status, not the tracker's: see `handle_event`.
+            let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
             attributes.covariance = position_covariance(&track.estimate().covariance);
             attributes.last_status = Some(status);
             attributes.last_published_us = Some(time_us);

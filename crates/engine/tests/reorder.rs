@@ -43,7 +43,7 @@ fn reports_later_than_the_lag_are_counted_and_dropped() {
     let config = site_config();
     let lag_us = config.site.reorder_lag_ms as i64 * 1_000;
     // Every 25th report (Hellos aside) arrives two lags late.
-    let late = |index: usize| index > 10 && index % 25 == 0;
+    let late = |index: usize| index > 10 && index.is_multiple_of(25);
     let inputs = deliver(
         &emissions,
         |index| if late(index) { 2 * lag_us } else { 10_000 },
