@@ -79,18 +79,59 @@ pub mod defaults {
     pub const HEALTH_PUBLISH_INTERVAL_S: f64 = 0.0;
 }
 
-/// The whole engine configuration.
+/// The whole engine configuration. Every key below except `site.id`,
+/// `site.origin` and each sensor's `id`, `kind` and `position` is optional
+/// and shown at its default.
 ///
 /// ```toml
 /// [site]
-/// id = "tower-07"
-/// origin = { lat = 31.3300, lon = -110.9400, alt_m = 1200.0 }
+/// id = "tower-07"                     # topic level: A-Z a-z 0-9 - _ .
+/// origin = { lat = 31.3300, lon = -110.9400, alt_m = 1200.0 }  # alt above WGS84 ellipsoid
+/// area_radius_m = 20000.0             # farther reports: out_of_area
+/// max_clock_skew_ms = 2000            # Unix-time sensors ahead of host: too_far_future
+/// reorder_lag_ms = 500                # later than this: too_late
+/// reorder_capacity = 65536            # full: oldest released early
+/// dedup_window = 256                  # sequence numbers remembered per sensor
 ///
 /// [[sensors]]
 /// id = "gn-01"
-/// kind = "ground_node"
+/// kind = "ground_node"                # radiation_detector, camera, radar, geolocated_detector
 /// position = { lat = 31.3301, lon = -110.9400, alt_m = 1200.0 }
-/// serial_port = "/dev/ttyUSB0"
+/// heading_deg = 0.0                   # clockwise from true north
+/// field_of_view_deg = 360.0
+/// detection_radius_m = 15.0           # presence disc; radiation attribution radius
+/// bearing_sigma_deg = 2.0             # noise floors (1 sigma)
+/// range_sigma_m = 5.0
+/// position_sigma_m = 5.0
+/// expected_interval_s = 60.0          # silent after health.silence_factor x this
+/// class_confidence = 0.6              # trust in class hints (cameras send their own)
+/// serial_port = "/dev/ttyUSB0"        # optional: bind the port before the Hello
+/// mqtt_topic = "vendor/gn-01/out"     # optional: instead of sensors/<id>/reports
+/// mqtt_binary = false                 # MQTT payloads are wire frames, not JSON
+/// clock = "unix_epoch"                # or "since_boot", until the sensor's Hello
+/// latency_ms = 0                      # subtracted from receive time (boot clocks)
+/// # camera = { horizontal_fov_deg = 60.0, principal_x_px = 960.0 }  # cameras with image boxes
+///
+/// [radiation]
+/// sigma_threshold = 5.0
+/// background_time_constant_s = 120.0
+/// warmup_samples = 10
+/// min_expected_counts = 1.0
+/// attribution_margin_m = 5.0
+/// max_evidence_per_track = 16
+///
+/// [[zones]]
+/// name = "lane"
+/// enu = [[-10.0, 50.0], [10.0, 50.0], [10.0, 70.0], [-10.0, 70.0]]  # or wgs84 = [[lat, lon], ...]
+///
+/// [tracker]                           # unset keys keep picket-track's tuned defaults
+/// confirm_hits = 3
+/// republish_interval_s = 1.0
+/// min_class_probability = 0.5
+///
+/// [health]
+/// silence_factor = 2.5
+/// publish_interval_s = 0.0            # 0: only on change
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -600,6 +641,7 @@ fn check_positive(key: impl FnOnce() -> String, value: f64) -> Result<(), Config
     }
 }
 
+/// Checks a WGS84 position; `key` is the position's own key.
 fn check_geodetic(key: &str, position: &GeodeticPosition) -> Result<(), ConfigError> {
     check_range(
         || format!("{key}.lat"),
@@ -692,6 +734,7 @@ impl EngineConfig {
         )
     }
 
+    /// Per-sensor ranges, and ids, ports and topics unique across sensors.
     fn validate_sensors(&self) -> Result<(), ConfigError> {
         let mut ids: Vec<&str> = Vec::new();
         let mut ports: Vec<&str> = Vec::new();
@@ -788,6 +831,7 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// The `[radiation]` section.
     fn validate_radiation(&self) -> Result<(), ConfigError> {
         let radiation = &self.radiation;
         check_positive(
@@ -818,6 +862,7 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// Unique names, exactly one vertex list each, at least a triangle.
     fn validate_zones(&self) -> Result<(), ConfigError> {
         let mut names: Vec<&str> = Vec::new();
         for (index, zone) in self.zones.iter().enumerate() {
@@ -879,6 +924,7 @@ impl EngineConfig {
         Ok(())
     }
 
+    /// picket-track's own checks, with its field names, plus ours.
     fn validate_tracker(&self) -> Result<(), ConfigError> {
         let tracker = &self.tracker;
         tracker

@@ -1,6 +1,36 @@
 //! The engine: wires decoding, normalisation, the reorder buffer, the
 //! tracker and attribute fusion together, and turns the result into
 //! messages for the publisher.
+//!
+//! # Time
+//! Engine time is Unix microseconds (`i64`), the unit of
+//! [`Timestamp`]; the tracker gets it as `f64` seconds since the epoch
+//! (0.24 µs resolution today, plenty for tracking) and every published time
+//! is taken from the engine's integer, never converted back from the float.
+//! Reports carry their *measurement* time (see `normalise`); receive times
+//! only drive the reorder horizon and sensor silence.
+//!
+//! # What is published when
+//! * `Born` / `Updated` events: a `confirmed` track message every time.
+//! * `Coasted`: only after a republish interval without an update, then at
+//!   most once per interval (see `handle_event` for why).
+//! * `Deleted`: the final `deleted` message, then the empty retained clear.
+//! * A radiation alarm: an alert per episode (and again when the episode
+//!   reaches a new track), and an immediate republish of the flagged
+//!   confirmed tracks.
+//! * Entering a zone: one intrusion alert per entry of a confirmed track.
+//! * Sensor health: when (state, tamper, faults) changes, and periodically
+//!   on ticks if configured; tamper and new faults raise alerts.
+//!
+//! Alert ids count up from 1 per engine; track ids are picket-track's,
+//! never reused by one tracker. Both restart with the process, as the
+//! schema allows ("while the daemon runs").
+//!
+//! # Bounded memory
+//! The reorder buffer has a capacity, per-sensor duplicate windows a
+//! length, per-track evidence a cap; attributes of tracks that die
+//! tentative are pruned on every tick and at flush; the tracker bounds its
+//! own track count.
 
 use std::collections::BTreeMap;
 
@@ -306,6 +336,9 @@ impl Engine {
         index
     }
 
+    /// Feeds a serial chunk to the port's decoder and accepts every frame
+    /// it completes. Frames are collected first because accepting one needs
+    /// the whole engine while the decoder is borrowed.
     fn handle_serial(&mut self, port: &str, bytes: &[u8], received_us: i64) {
         let link_index = self.link_index(port);
         let mut frames = std::mem::take(&mut self.scratch.frames);
@@ -341,6 +374,8 @@ impl Engine {
         self.scratch.frames = frames;
     }
 
+    /// Decodes one MQTT payload (JSON, or a wire frame for binary sensors)
+    /// from the sensor the topic names.
     fn handle_mqtt(&mut self, topic: &str, bytes: &[u8], received_us: i64) {
         let Some(sensor) = self.registry.by_topic(topic) else {
             self.drop_report(None, DropReason::UnknownSensor);
@@ -371,6 +406,13 @@ impl Engine {
     }
 
     /// Checks, normalises and buffers one decoded message.
+    ///
+    /// The checks run cheapest-and-most-specific first: identity, kind,
+    /// values and time (in `normalise`), then duplicates, then the reorder
+    /// horizon. A sequence number is remembered only once its report is
+    /// buffered, so a retransmission of a report that was dropped for a
+    /// transient reason (too late) is judged on its own merits, and the
+    /// window is not filled with numbers of reports that never counted.
     fn accept(
         &mut self,
         sensor: Option<u32>,
@@ -491,6 +533,7 @@ impl Engine {
         }
     }
 
+    /// Releases everything at or before the reorder horizon.
     fn release_ready(&mut self) {
         while let Some((key, pending)) = self.reorder.pop_ready() {
             self.release(key, pending);
@@ -499,6 +542,12 @@ impl Engine {
 
     /// Processes one released report (a detection pulls in the rest of its
     /// scan), then publishes the sensor's health if it changed.
+    ///
+    /// A scan is every detection of one sensor at one time: that is what
+    /// picket-track means by a scan (a scanning sensor's miss counts against
+    /// tracks it has seen), and the reorder key keeps such detections
+    /// adjacent. Sensors that stamp each plot of a sweep with its own time
+    /// therefore make single-detection scans; see the crate docs.
     fn release(&mut self, key: ReorderKey, pending: Pending) {
         match pending.report {
             Report::Detection { measurement, class } => {
@@ -578,6 +627,8 @@ impl Engine {
         }
     }
 
+    /// Publishes a sensor's health if its signature changed since the last
+    /// publication (the first report of a sensor always publishes).
     fn publish_health_if_changed(&mut self, sensor: u32, time: Timestamp) {
         let Some(entry) = self.registry.get_mut(sensor) else {
             return;
@@ -784,6 +835,14 @@ impl Engine {
 
     /// Tests one radiation sample and attributes an alarm to the tracks at
     /// the detector.
+    ///
+    /// The sample is released at the *end* of its interval, so every
+    /// detection up to then has already updated the tracker: the tracks it
+    /// is compared with are as current as the alarm. Tentative tracks count
+    /// too: a carrier seen only once or twice before the portal still gets
+    /// the flag, which its track then carries from its first confirmed
+    /// message on. An alarm with no track nearby is still alerted, with an
+    /// empty track list ("no track").
     fn process_radiation(&mut self, end_us: i64, sensor: u32, sample: &RadiationReport) {
         self.counters.radiation_samples += 1;
         let detector_alarm = detector_alarmed(sample.alarms);
@@ -964,6 +1023,7 @@ impl Engine {
         }
     }
 
+    /// Emits an alert with the next alert id.
     fn alert(&mut self, time_us: i64, severity: Severity, kind: AlertKind) {
         let alert = AlertMessage {
             schema: SCHEMA_VERSION,
@@ -992,6 +1052,9 @@ struct TrackContext<'a> {
     min_class_probability: f64,
 }
 
+/// A track message from the tracker's state and the engine's attributes.
+/// The position is put on the ground at the origin's height (the tracker is
+/// 2-D); course is clockwise from the site frame's north.
 fn build_track_message(
     context: &TrackContext<'_>,
     id: u64,

@@ -27,6 +27,37 @@
 //!
 //! Configuration ([`EngineConfig`]) is what picketd reads from TOML; see
 //! [`config`] for every key and its default.
+//!
+//! # Using it
+//! ```no_run
+//! # use picket_engine::*;
+//! # fn publish(_: &Output) {}
+//! # fn next_input() -> Option<RawInput> { None }
+//! # let config: EngineConfig = unimplemented!();
+//! let mut engine = Engine::new(config)?;
+//! while let Some(input) = next_input() {
+//!     // Record `input` first; replaying the recording repeats this loop.
+//!     for output in engine.handle_input(&input) {
+//!         publish(output); // the outbox stamps `seq` with Output::set_seq
+//!     }
+//! }
+//! for output in engine.flush() {
+//!     publish(output);
+//! }
+//! # Ok::<(), ConfigError>(())
+//! ```
+//! Call [`Engine::handle_tick`] about once a second from the host clock (and
+//! record the ticks too): it releases reports when no input arrives,
+//! coasts and deletes tracks nobody sees any more, and reports silent
+//! sensors.
+//!
+//! # Known limits
+//! * A scan is one sensor's detections at one timestamp. A radar that
+//!   stamps each plot of a sweep with its own time gives one-plot scans, and
+//!   picket-track then counts the sweep's other targets as missed; such a
+//!   radar must stamp plots with the sweep time.
+//! * Boot-clock sensors are timed by arrival (less a configured latency),
+//!   so their reports inherit transport jitter.
 
 mod classify;
 pub mod config;
