@@ -284,7 +284,11 @@ pub struct SensorConfig {
     /// Direction the sensor faces, degrees clockwise from true north.
     #[serde(default)]
     pub heading_deg: f64,
-    /// Full horizontal field of view, degrees, centred on `heading_deg`.
+    /// Full horizontal field of view, degrees, centred on `heading_deg`;
+    /// reported directions outside it (plus three bearing sigmas) are
+    /// rejected as invalid. Radar and camera azimuths are true-north
+    /// referenced, so `heading_deg` matters only with a narrower view or an
+    /// image-box camera.
     #[serde(default = "field_of_view_deg")]
     pub field_of_view_deg: f64,
     /// Detection radius, metres: the presence disc of a ground node, the

@@ -197,12 +197,28 @@ fn require_finite(values: &[f32]) -> Result<(), DropReason> {
 /// bearing (radians from the site frame's north) with its variance floored.
 fn bearing_measurement(sensor: &Sensor, bearing: &Bearing) -> Result<Measurement, DropReason> {
     require_finite(&[bearing.azimuth_deg, bearing.variance_deg2])?;
+    check_field_of_view(sensor, f64::from(bearing.azimuth_deg))?;
     let variance_deg2 = f64::from(bearing.variance_deg2).max(sensor.bearing_variance_deg2());
     Ok(Measurement::Bearing {
         sensor: sensor.enu,
         bearing: f64::from(bearing.azimuth_deg).to_radians() + sensor.azimuth_correction,
         variance: variance_deg2.to_radians().to_radians(),
     })
+}
+
+/// A direction outside the sensor's field of view cannot have been
+/// measured by it: a firmware bug, or a sensor knocked off its mounting.
+/// Three noise sigmas of slack keep honest edge detections.
+fn check_field_of_view(sensor: &Sensor, azimuth_deg: f64) -> Result<(), DropReason> {
+    let config = &sensor.config;
+    if config.field_of_view_deg >= 360.0 {
+        return Ok(());
+    }
+    let off_axis = (azimuth_deg - config.heading_deg + 540.0).rem_euclid(360.0) - 180.0;
+    if off_axis.abs() > config.field_of_view_deg / 2.0 + 3.0 * config.bearing_sigma_deg {
+        return Err(DropReason::InvalidMeasurement);
+    }
+    Ok(())
 }
 
 fn ground_event(

@@ -153,6 +153,33 @@ fn invalid_measurement() {
 }
 
 #[test]
+fn invalid_measurement_outside_the_field_of_view() {
+    let mut engine = engine();
+    // The camera looks west (270°) with a 90° view; east is behind it.
+    let trigger = Message::CameraTrigger(CameraTrigger {
+        sequence: 1,
+        sensor_time_us: T as u64,
+        target: CameraTarget::Direction {
+            azimuth: Bearing {
+                azimuth_deg: 90.0,
+                variance_deg2: 1.0,
+            },
+            elevation: picket_wire::Elevation {
+                elevation_deg: 0.0,
+                variance_deg2: 1.0,
+            },
+        },
+        class: TargetClass::Person,
+        confidence_pct: 80,
+        ground_position: None,
+    });
+    only(
+        "invalid_measurement",
+        drops_after(&mut engine, mqtt(CAMERA_TOPIC, T, json(&trigger))),
+    );
+}
+
+#[test]
 fn out_of_area() {
     let mut engine = engine();
     only(
