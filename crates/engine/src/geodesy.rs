@@ -121,8 +121,11 @@ pub struct LocalFrame {
     cos_lat: f64,
     sin_lon: f64,
     cos_lon: f64,
-    /// Gaussian mean radius of curvature at the origin, `sqrt(M N)`.
-    mean_radius: f64,
+    /// Meridional radius of curvature `M` at the origin, plus its height.
+    meridional_radius: f64,
+    /// Prime-vertical radius of curvature `N` at the origin, plus its
+    /// height.
+    prime_vertical_radius: f64,
 }
 
 impl LocalFrame {
@@ -134,7 +137,8 @@ impl LocalFrame {
         let meridional = prime_vertical * (1.0 - ECCENTRICITY_SQUARED)
             / (1.0 - ECCENTRICITY_SQUARED * sin_lat * sin_lat);
         Self {
-            mean_radius: (prime_vertical * meridional).sqrt() + origin.alt_m,
+            meridional_radius: meridional + origin.alt_m,
+            prime_vertical_radius: prime_vertical + origin.alt_m,
             origin,
             origin_ecef: origin.to_ecef(),
             sin_lat,
@@ -193,12 +197,13 @@ impl LocalFrame {
     /// out). This inverts [`LocalFrame::to_enu`] for points at that height,
     /// which is how sensor positions entered the tracker.
     pub fn ground_to_geodetic(&self, east: f64, north: f64) -> Geodetic {
-        // The ground falls below the tangent plane by about d²/2R; starting
-        // there, one correction along the frame's up (within 0.2° of the
-        // local vertical inside 20 km) lands within micrometres.
-        let mut up = -(east * east + north * north) / (2.0 * self.mean_radius);
-        let first = self.to_geodetic(Enu { east, north, up });
-        up -= first.alt_m - self.origin.alt_m;
+        // The surface falls below the tangent plane by (n²/M + e²/N)/2 (the
+        // normal-section curvatures, Euler's formula); the next term is
+        // d⁴/R³, under a millimetre at 20 km and tilted by under 0.2°, so
+        // its horizontal effect is micrometres.
+        let up = -(north * north / self.meridional_radius
+            + east * east / self.prime_vertical_radius)
+            / 2.0;
         self.to_geodetic(Enu { east, north, up })
     }
 
