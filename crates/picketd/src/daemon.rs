@@ -1,0 +1,666 @@
+//! The daemon: wires sources, the engine thread, the outbox and the MQTT
+//! task together, and takes them down in order.
+//!
+//! ```text
+//!  serial task (per port) ─┐  RawInput, bounded mpsc       engine thread (std)
+//!  MQTT task (sensor subs) ┴──────────────────────────────► Engine::handle_input
+//!                                                            Engine::handle_tick (every tick)
+//!                                                              │ stage + commit (one per batch)
+//!          MQTT task ◄── outbox_ready (Notify) ◄── Outbox (Arc<Mutex>, durable, bounded)
+//!             │ publish QoS 1, ack on PUBACK
+//!             ▼ broker          ▲ status watch (counters, uptime) ◄── engine thread
+//! ```
+//!
+//! * The engine runs on its own OS thread so fusion never stalls the I/O
+//!   runtime and a slow tick cannot delay PUBACK handling. The thread drives
+//!   a current-thread tokio runtime only to wait on the input channel and its
+//!   tick timer together; all engine work is synchronous.
+//! * Inputs are taken in batches (up to [`INPUT_BATCH`]) and the outputs of a
+//!   whole batch are committed to the outbox at once: one `write` and one
+//!   `fsync` (per the outbox's policy) per batch rather than per output.
+//! * The watchdog ping (`WATCHDOG=1`) is sent from the engine loop's tick,
+//!   so it stops if the engine wedges; systemd then restarts the daemon.
+//! * Shutdown order: stop sources (serial tasks end; no new serial input),
+//!   let the engine take what is already queued, `flush` the reorder buffer
+//!   and commit the final outputs, publish the final status counters, then
+//!   tell the MQTT task to drain the outbox (bounded) and disconnect cleanly
+//!   (final `offline` status, so the last will does not fire). The whole
+//!   sequence is bounded by `daemon.shutdown_timeout_ms`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use picket_engine::{Engine, EngineCounters, Output, RawInput};
+use picket_schema::{DaemonState, SCHEMA_VERSION, SiteId, StatusMessage, Timestamp};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, SerialPortConfig};
+use crate::mqtt::{self, MqttCounters, MqttError, MqttReport};
+use crate::notify::{Notifier, NotifyError};
+use crate::outbox::{Outbox, OutboxError};
+use crate::serial::{self, PortExit, PortHealth};
+use crate::telemetry::{DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed};
+
+/// Most inputs the engine takes from the channel before committing their
+/// outputs: big enough to amortise the outbox commit at 100,000 inputs/s,
+/// small enough that a batch is well under a millisecond of work (latency).
+pub const INPUT_BATCH: usize = 256;
+
+/// The daemon's version, as published in the status message.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why the daemon could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The engine refused its configuration (normally caught by
+    /// [`Config::load`]).
+    #[error("engine configuration: {0}")]
+    Engine(#[from] picket_engine::ConfigError),
+    /// The state directory could not be created.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The outbox could not be opened.
+    #[error("outbox: {0}")]
+    Outbox(#[from] OutboxError),
+    /// The MQTT task failed (bad TLS files, credentials...).
+    #[error("mqtt: {0}")]
+    Mqtt(#[from] MqttError),
+    /// The MQTT task panicked or was cancelled.
+    #[error("mqtt task ended abnormally: {0}")]
+    MqttTask(String),
+    /// The engine thread could not be started or died.
+    #[error("engine thread: {0}")]
+    EngineThread(String),
+    /// The notify socket is unusable.
+    #[error("systemd notify: {0}")]
+    Notify(#[from] NotifyError),
+}
+
+/// What a finished run did, for the exit log and for tests.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The engine's counters at exit.
+    pub engine: EngineCounters,
+    /// The MQTT task's report (`None` if it had to be aborted at the
+    /// shutdown deadline).
+    pub mqtt: Option<MqttReport>,
+    /// Outputs committed to the outbox during this run.
+    pub outputs_enqueued: u64,
+    /// Outputs dropped because the outbox was full.
+    pub outbox_full_drops: u64,
+    /// Outbox entries still unacknowledged at exit (kept on disk for the
+    /// next run).
+    pub outbox_unacked: usize,
+    /// Time from start to `READY=1` (`None` if shutdown came first).
+    pub ready_after: Option<Duration>,
+    /// How long the graceful shutdown took.
+    pub shutdown_took: Duration,
+    /// Whether the shutdown finished within its bound with the outbox
+    /// drained and a clean MQTT disconnect.
+    pub clean: bool,
+}
+
+/// How the daemon talks to its supervisor; [`RunOptions::from_env`] for
+/// the real thing, explicit values in tests.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// systemd notify socket (disabled: no-op).
+    pub notifier: Notifier,
+}
+
+impl RunOptions {
+    /// Notify socket and watchdog from `$NOTIFY_SOCKET` / `$WATCHDOG_USEC`.
+    pub fn from_env() -> Result<Self, DaemonError> {
+        Ok(Self {
+            notifier: Notifier::from_env()?,
+        })
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves (SIGTERM/SIGINT in `main`),
+/// then shuts down gracefully. Notify settings come from the environment.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunReport, DaemonError> {
+    run_with(config, RunOptions::from_env()?, shutdown).await
+}
+
+/// The current wall-clock time, the daemon's only clock for `received_at`
+/// and ticks.
+pub fn now() -> Timestamp {
+    crate::now()
+}
+
+/// Locks the outbox. A poisoned lock means another thread panicked while
+/// holding it; the outbox's own state is consistent between calls (every
+/// method either completes or rolls back), so carry on rather than cascade.
+fn lock(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
+    outbox
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// [`run`] with explicit options.
+pub async fn run_with(
+    config: Config,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<RunReport, DaemonError> {
+    let start = Instant::now();
+    let started_at = now();
+    let notifier = options.notifier;
+    let site = config.site_id()?;
+    let engine = Engine::new(config.engine.clone())?;
+
+    std::fs::create_dir_all(&config.state.dir).map_err(|source| DaemonError::StateDir {
+        path: config.state.dir.clone(),
+        source,
+    })?;
+    let outbox = Outbox::open(&config.state.dir, config.state.outbox)?;
+    let recovery = outbox.recovery().clone();
+    tracing::info!(
+        dir = %config.state.dir.display(),
+        unacked = recovery.unacked,
+        torn_tail_bytes = recovery.torn_tail_bytes,
+        corrupt_regions = recovery.corrupt.len(),
+        next_seq = outbox.next_seq(),
+        "outbox open"
+    );
+    let outbox = Arc::new(Mutex::new(outbox));
+    let outbox_ready = Arc::new(Notify::new());
+    let counters = Arc::new(DaemonCounters::default());
+    let mqtt_counters = Arc::new(MqttCounters::default());
+
+    // Every source shares one bounded channel. Full policy: serial waits a
+    // bounded time then drops (serial.rs), MQTT drops at once (mqtt.rs);
+    // both count.
+    let (input_tx, input_rx) = mpsc::channel::<RawInput>(config.daemon.input_channel_capacity);
+    let (status_tx, status_rx) = watch::channel(status_message(
+        &site,
+        started_at,
+        started_at,
+        BTreeMap::new(),
+    ));
+
+    // MQTT task; its shutdown is a oneshot fired after the engine's final
+    // outputs are in the outbox.
+    let (mqtt_stop_tx, mqtt_stop_rx) = oneshot::channel::<()>();
+    let mut mqtt_task: JoinHandle<Result<MqttReport, MqttError>> =
+        tokio::spawn(mqtt::run_with_counters(
+            config.mqtt.clone(),
+            site.clone(),
+            Arc::clone(&outbox),
+            Arc::clone(&outbox_ready),
+            input_tx.clone(),
+            status_rx,
+            async move {
+                let _ = mqtt_stop_rx.await;
+            },
+            Arc::clone(&mqtt_counters),
+        ));
+
+    // Serial tasks.
+    let (sources_stop_tx, sources_stop_rx) = watch::channel(false);
+    let mut ports: Vec<(String, Arc<PortHealth>)> = Vec::new();
+    let mut serial_tasks: Vec<JoinHandle<PortExit>> = Vec::new();
+    for port in &config.serial {
+        let health = Arc::new(PortHealth::default());
+        ports.push((port.path.clone(), Arc::clone(&health)));
+        serial_tasks.push(tokio::spawn(serial::run_port(
+            port.clone(),
+            input_tx.clone(),
+            health,
+            Arc::clone(&counters),
+            sources_stop_rx.clone(),
+        )));
+    }
+    // Only the sources hold senders now, so the engine sees the channel
+    // close once they have all stopped.
+    drop(input_tx);
+
+    // Engine thread.
+    let (engine_stop_tx, engine_stop_rx) = watch::channel(false);
+    let (engine_done_tx, engine_done_rx) = oneshot::channel::<EngineExit>();
+    let context = EngineContext {
+        site: site.clone(),
+        started_at,
+        outbox: Arc::clone(&outbox),
+        outbox_ready: Arc::clone(&outbox_ready),
+        counters: Arc::clone(&counters),
+        mqtt: Arc::clone(&mqtt_counters),
+        ports: ports.clone(),
+        status: status_tx,
+        notifier: notifier.clone(),
+        watchdog: if config.daemon.watchdog {
+            notifier.watchdog_ping_interval()
+        } else {
+            None
+        },
+        tick: Duration::from_millis(config.daemon.tick_interval_ms),
+        status_interval: Duration::from_millis(config.daemon.status_interval_ms),
+        drain_limit: config.daemon.input_channel_capacity,
+    };
+    std::thread::Builder::new()
+        .name("picketd-engine".into())
+        .spawn(move || {
+            let exit = engine_thread(engine, input_rx, engine_stop_rx, context);
+            let _ = engine_done_tx.send(exit);
+        })
+        .map_err(|error| DaemonError::EngineThread(error.to_string()))?;
+    let mut engine_done = engine_done_rx;
+
+    // Start-up: READY=1 once every serial port has had its first open
+    // attempt and the broker has accepted us (or the broker wait expired:
+    // outputs then wait in the outbox, and STATUS= says so).
+    tokio::pin!(shutdown);
+    let mut ready_after = None;
+    let mut fatal: Option<DaemonError> = None;
+    let broker_wait = Duration::from_millis(config.daemon.broker_ready_timeout_ms);
+    let readiness = async {
+        wait_first_attempts(&ports).await;
+        tokio::time::timeout(broker_wait, mqtt_counters.wait_connected())
+            .await
+            .is_ok()
+    };
+    tokio::select! {
+        () = &mut shutdown => {}
+        connected = readiness => {
+            let elapsed = start.elapsed();
+            ready_after = Some(elapsed);
+            let text = ready_text(&config.serial, &ports, connected);
+            if let Err(error) = notifier.ready(&text) {
+                tracing::warn!(%error, "cannot send READY=1");
+            }
+            tracing::info!(ready_ms = elapsed.as_millis() as u64, broker_connected = connected, "{text}");
+        }
+        result = &mut mqtt_task => fatal = Some(mqtt_ended(result)),
+        _ = &mut engine_done => fatal = Some(DaemonError::EngineThread("engine thread ended during start-up".into())),
+    }
+
+    // Running: until shutdown, or a fatal end of the MQTT task or engine.
+    let mut engine_exit: Option<EngineExit> = None;
+    if fatal.is_none() && ready_after.is_some() {
+        tokio::select! {
+            () = &mut shutdown => {}
+            result = &mut mqtt_task => fatal = Some(mqtt_ended(result)),
+            exit = &mut engine_done => {
+                engine_exit = exit.ok();
+                fatal = Some(DaemonError::EngineThread("engine thread ended unexpectedly".into()));
+            }
+        }
+    }
+
+    // Shutdown, bounded as a whole.
+    let shutdown_start = Instant::now();
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(config.daemon.shutdown_timeout_ms);
+    let _ = notifier.stopping("stopping: draining sources, engine and outbox");
+    tracing::info!("shutting down");
+    let _ = sources_stop_tx.send(true);
+    for task in serial_tasks {
+        let _ = tokio::time::timeout_at(deadline, task).await;
+    }
+    let _ = engine_stop_tx.send(true);
+    if engine_exit.is_none() {
+        engine_exit = tokio::time::timeout_at(deadline, &mut engine_done)
+            .await
+            .ok()
+            .and_then(Result::ok);
+    }
+    if engine_exit.is_none() {
+        tracing::error!("engine did not finish its flush before the shutdown deadline");
+    }
+    let _ = mqtt_stop_tx.send(());
+    let mqtt_report = if mqtt_task.is_finished() || fatal.is_none() {
+        match tokio::time::timeout_at(deadline, &mut mqtt_task).await {
+            Ok(Ok(Ok(report))) => Some(report),
+            Ok(Ok(Err(error))) => {
+                tracing::error!(%error, "mqtt task failed");
+                fatal.get_or_insert(DaemonError::Mqtt(error));
+                None
+            }
+            Ok(Err(join)) => {
+                fatal.get_or_insert(DaemonError::MqttTask(join.to_string()));
+                None
+            }
+            Err(_) => {
+                tracing::error!("mqtt task did not finish before the shutdown deadline");
+                mqtt_task.abort();
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let outbox_unacked = lock(&outbox).len();
+    let _ = lock(&outbox).flush();
+    if let Some(error) = fatal {
+        return Err(error);
+    }
+    let shutdown_took = shutdown_start.elapsed();
+    let clean = engine_exit.is_some()
+        && mqtt_report.is_some_and(|report| report.drained && report.clean_disconnect)
+        && outbox_unacked == 0;
+    let report = RunReport {
+        engine: engine_exit.map(|exit| exit.counters).unwrap_or_default(),
+        mqtt: mqtt_report,
+        outputs_enqueued: counters.outputs_enqueued.load(Ordering::Relaxed),
+        outbox_full_drops: counters.outbox_full_drops.load(Ordering::Relaxed),
+        outbox_unacked,
+        ready_after,
+        shutdown_took,
+        clean,
+    };
+    tracing::info!(
+        shutdown_ms = shutdown_took.as_millis() as u64,
+        clean,
+        outbox_unacked,
+        outputs = report.outputs_enqueued,
+        "stopped"
+    );
+    Ok(report)
+}
+
+fn mqtt_ended(result: Result<Result<MqttReport, MqttError>, tokio::task::JoinError>) -> DaemonError {
+    match result {
+        Ok(Ok(_)) => DaemonError::MqttTask("mqtt task ended before shutdown".into()),
+        Ok(Err(error)) => DaemonError::Mqtt(error),
+        Err(join) => DaemonError::MqttTask(join.to_string()),
+    }
+}
+
+/// Waits until every serial port has tried to open once. The open is
+/// synchronous inside the task's first poll, so this takes microseconds;
+/// polling the flags keeps `PortHealth` free of a notifier.
+async fn wait_first_attempts(ports: &[(String, Arc<PortHealth>)]) {
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while !ports
+        .iter()
+        .all(|(_, health)| health.first_attempt_done.load(Ordering::Acquire))
+        && Instant::now() < give_up
+    {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn ready_text(
+    serial: &[SerialPortConfig],
+    ports: &[(String, Arc<PortHealth>)],
+    broker: bool,
+) -> String {
+    let open = ports
+        .iter()
+        .filter(|(_, health)| health.connected.load(Ordering::Relaxed))
+        .count();
+    format!(
+        "running: {open}/{} serial ports open, broker {}",
+        serial.len(),
+        if broker {
+            "connected"
+        } else {
+            "unreachable (buffering in the outbox)"
+        }
+    )
+}
+
+fn status_message(
+    site: &SiteId,
+    started_at: Timestamp,
+    time: Timestamp,
+    counters: BTreeMap<String, u64>,
+) -> StatusMessage {
+    let uptime_us = time.as_unix_micros().saturating_sub(started_at.as_unix_micros());
+    StatusMessage {
+        schema: SCHEMA_VERSION,
+        // The MQTT task stamps status sequence numbers (its own space).
+        seq: 0,
+        site: site.clone(),
+        time,
+        state: DaemonState::Online,
+        version: VERSION.to_owned(),
+        started_at,
+        uptime_s: u64::try_from(uptime_us / 1_000_000).unwrap_or(0),
+        counters,
+    }
+}
+
+/// What the engine thread needs besides the engine and its channels.
+struct EngineContext {
+    site: SiteId,
+    started_at: Timestamp,
+    outbox: Arc<Mutex<Outbox>>,
+    outbox_ready: Arc<Notify>,
+    counters: Arc<DaemonCounters>,
+    mqtt: Arc<MqttCounters>,
+    ports: Vec<(String, Arc<PortHealth>)>,
+    status: watch::Sender<StatusMessage>,
+    notifier: Notifier,
+    watchdog: Option<Duration>,
+    tick: Duration,
+    status_interval: Duration,
+    /// Most queued inputs taken after the stop signal (the channel's
+    /// capacity: what was queued when the sources stopped).
+    drain_limit: usize,
+}
+
+/// What the engine thread hands back.
+#[derive(Debug)]
+struct EngineExit {
+    counters: EngineCounters,
+}
+
+fn engine_thread(
+    mut engine: Engine,
+    mut inputs: mpsc::Receiver<RawInput>,
+    mut stop: watch::Receiver<bool>,
+    context: EngineContext,
+) -> EngineExit {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "engine thread: cannot build its runtime");
+            return EngineExit {
+                counters: *engine.counters(),
+            };
+        }
+    };
+    runtime.block_on(async move {
+        let mut tick = tokio::time::interval(context.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch: Vec<RawInput> = Vec::with_capacity(INPUT_BATCH);
+        let mut last_ping: Option<Instant> = None;
+        let mut last_status = Instant::now();
+        loop {
+            // `biased`: stop first, then the tick (ready once per period, so
+            // a flood of inputs cannot starve time or the watchdog), then
+            // inputs.
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                _ = tick.tick() => {
+                    let outputs = engine.handle_tick(now());
+                    commit(outputs, &context);
+                    context.counters.engine_ticks.fetch_add(1, Ordering::Relaxed);
+                    if let Some(interval) = context.watchdog
+                        && last_ping.is_none_or(|at| at.elapsed() >= interval)
+                    {
+                        if let Err(error) = context.notifier.watchdog() {
+                            tracing::warn!(%error, "cannot send WATCHDOG=1");
+                        }
+                        last_ping = Some(Instant::now());
+                    }
+                    if last_status.elapsed() >= context.status_interval {
+                        publish_status(&engine, &context);
+                        last_status = Instant::now();
+                    }
+                }
+                received = inputs.recv_many(&mut batch, INPUT_BATCH) => {
+                    if received == 0 {
+                        // Every source is gone: only at shutdown.
+                        break;
+                    }
+                    handle_batch(&mut engine, &mut batch, &context);
+                }
+            }
+        }
+        // Shutdown: take what the sources had queued (bounded: the MQTT task
+        // may still be delivering), release the reorder buffer, publish the
+        // final counters.
+        let mut taken = 0;
+        while taken < context.drain_limit {
+            match inputs.try_recv() {
+                Ok(input) => {
+                    batch.push(input);
+                    taken += 1;
+                    if batch.len() == INPUT_BATCH {
+                        handle_batch(&mut engine, &mut batch, &context);
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        handle_batch(&mut engine, &mut batch, &context);
+        inputs.close();
+        let outputs = engine.flush();
+        commit(outputs, &context);
+        publish_status(&engine, &context);
+        EngineExit {
+            counters: *engine.counters(),
+        }
+    })
+}
+
+/// Feeds a batch to the engine and commits all its outputs at once.
+fn handle_batch(engine: &mut Engine, batch: &mut Vec<RawInput>, context: &EngineContext) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut outbox = lock(&context.outbox);
+    let mut staged = 0u64;
+    for input in batch.drain(..) {
+        context.counters.engine_inputs.fetch_add(1, Ordering::Relaxed);
+        for output in engine.handle_input(&input) {
+            staged += stage(&mut outbox, output, &context.counters);
+        }
+    }
+    finish_commit(&mut outbox, staged, context);
+}
+
+/// Commits the outputs of one tick or flush.
+fn commit(outputs: &[Output], context: &EngineContext) {
+    if outputs.is_empty() {
+        return;
+    }
+    let mut outbox = lock(&context.outbox);
+    let mut staged = 0u64;
+    for output in outputs {
+        staged += stage(&mut outbox, output, &context.counters);
+    }
+    finish_commit(&mut outbox, staged, context);
+}
+
+/// Stages one output; a refusal is counted and logged, never silent.
+/// Returns 1 if staged.
+fn stage(outbox: &mut Outbox, output: &Output, counters: &DaemonCounters) -> u64 {
+    match outbox.stage(output.clone()) {
+        Ok(_seq) => 1,
+        Err(OutboxError::Full { .. }) => {
+            OutboxFull {
+                topic: &output.topic,
+            }
+            .emit(counters);
+            0
+        }
+        Err(error) => {
+            OutboxWriteFailed {
+                topic: &output.topic,
+                error: &error,
+            }
+            .emit(counters);
+            0
+        }
+    }
+}
+
+fn finish_commit(outbox: &mut Outbox, staged: u64, context: &EngineContext) {
+    if staged == 0 {
+        return;
+    }
+    match outbox.commit() {
+        Ok(()) => {
+            context
+                .counters
+                .outputs_enqueued
+                .fetch_add(staged, Ordering::Relaxed);
+            context.outbox_ready.notify_one();
+        }
+        Err(error) => {
+            // The staged entries are rolled back by the outbox: every one of
+            // them is lost and counted.
+            for _ in 0..staged {
+                OutboxWriteFailed {
+                    topic: "(batch)",
+                    error: &error,
+                }
+                .emit(&context.counters);
+            }
+        }
+    }
+}
+
+/// Refreshes the status watch (the MQTT task publishes every change) and
+/// `STATUS=`.
+fn publish_status(engine: &Engine, context: &EngineContext) {
+    let time = now();
+    let mut counters = engine.counters().to_status_counters();
+    counters.insert(
+        "engine.live_tracks".into(),
+        engine.tracker().tracks().count() as u64,
+    );
+    counters.insert(
+        "engine.pending_reports".into(),
+        engine.pending_reports() as u64,
+    );
+    context.counters.to_status_counters(&mut counters);
+    for (port, health) in &context.ports {
+        health.to_status_counters(port, &mut counters);
+    }
+    let mqtt = context.mqtt.snapshot();
+    counters.extend(mqtt.counter_map());
+    let (unacked, stats, next_seq) = {
+        let outbox = lock(&context.outbox);
+        (outbox.len(), outbox.stats(), outbox.next_seq())
+    };
+    counters.insert("outbox.unacked".into(), unacked as u64);
+    counters.insert("outbox.next_seq".into(), next_seq);
+    counters.insert("outbox.committed".into(), stats.committed);
+    counters.insert("outbox.acked".into(), stats.acked);
+    counters.insert("outbox.full".into(), stats.full);
+    counters.insert("outbox.fsyncs".into(), stats.fsyncs);
+    let text = format!(
+        "{} tracks, {} inputs, broker {}, outbox backlog {}",
+        engine.tracker().tracks().count(),
+        engine.counters().inputs,
+        if mqtt.connected { "up" } else { "DOWN" },
+        unacked
+    );
+    context
+        .status
+        .send_replace(status_message(&context.site, context.started_at, time, counters));
+    if let Err(error) = context.notifier.status(&text) {
+        tracing::debug!(%error, "cannot send STATUS=");
+    }
+}
