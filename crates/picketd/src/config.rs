@@ -403,6 +403,15 @@ impl Config {
         validate_state(&state).map_err(|(key, message)| invalid(key, message))?;
         validate_daemon(&daemon).map_err(|(key, message)| invalid(key, message))?;
         validate_mqtt(&mqtt).map_err(|(key, message)| invalid(key, message))?;
+        if daemon.shutdown_timeout_ms <= mqtt.drain_timeout_ms {
+            return Err(invalid(
+                "daemon.shutdown_timeout_ms".into(),
+                format!(
+                    "must exceed mqtt.drain_timeout_ms ({} ms): the outbox drain is part of the shutdown",
+                    mqtt.drain_timeout_ms
+                ),
+            ));
+        }
         Ok(Config {
             engine,
             mqtt,
@@ -898,6 +907,23 @@ dir = "/tmp/picket-state"
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("daemon.tick_interval_ms"));
         assert_eq!(error.line(), Some(text.lines().count()), "{error}");
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../config/picketd.toml");
+        let config = parse(text).unwrap();
+        let kinds: Vec<SensorKind> = config.engine.sensors.iter().map(|s| s.kind).collect();
+        for kind in [
+            SensorKind::GroundNode,
+            SensorKind::RadiationDetector,
+            SensorKind::Camera,
+            SensorKind::Radar,
+            SensorKind::GeolocatedDetector,
+        ] {
+            assert!(kinds.contains(&kind), "example lacks {kind:?}");
+        }
+        assert!(!config.serial.is_empty() && !config.mqtt.subscriptions.is_empty());
     }
 
     #[test]
