@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod mosquitto;
+
 /// The public sample scenario (`tests/data/sample/`): 10 targets, 300 s,
 /// two radars and 80 ground nodes, with Stone Soup reference figures in its
 /// `REFERENCE.md`.
