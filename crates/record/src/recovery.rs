@@ -359,8 +359,8 @@ fn scan_segment(
                                 max_seen,
                             });
                         }
-                        Some(found) => {
-                            let seen = info.last_seq().max(Some(found));
+                        Some((at, seq, _)) => {
+                            let seen = info.last_seq().max(Some(max_seq_from(data, at, seq - 1)));
                             return Ok(corrupt(info, offset as u64, defect, seen));
                         }
                     }
@@ -378,9 +378,9 @@ fn scan_segment(
     })
 }
 
-/// The sequence number of the first valid record at or after `start` whose
-/// number is above `floor` (and plausibly close to it), if any.
-fn resync(data: &[u8], start: usize, floor: Option<u64>) -> Option<u64> {
+/// The first valid record at or after `start` whose sequence number is
+/// above `floor` (and plausibly close to it): `(offset, seq, len)`.
+fn resync(data: &[u8], start: usize, floor: Option<u64>) -> Option<(usize, u64, usize)> {
     let last_start = data.len().checked_sub(RECORD_PREFIX_LEN + BODY_FIXED_LEN)?;
     (start..=last_start).find_map(|offset| {
         let window = &data[offset..];
@@ -392,10 +392,24 @@ fn resync(data: &[u8], start: usize, floor: Option<u64>) -> Option<u64> {
             return None;
         }
         match parse_record(window) {
-            Parsed::Record(record, _) => Some(record.seq),
+            Parsed::Record(record, len) => Some((offset, record.seq, len)),
             Parsed::Bad(_) => None,
         }
     })
+}
+
+/// The highest sequence number of any valid record in `data` from `start`
+/// (at least `floor`): after corruption in the last segment, the recorder
+/// must continue above every number the quarantined file holds. Hops
+/// record by record, resyncing past any further damage.
+fn max_seq_from(data: &[u8], start: usize, floor: u64) -> u64 {
+    let mut max = floor;
+    let mut offset = start;
+    while let Some((at, seq, len)) = resync(data, offset, Some(max)) {
+        max = seq;
+        offset = at + len;
+    }
+    max
 }
 
 /// Takes the directory's lock (creating the lock file), or reports who has
@@ -440,10 +454,16 @@ pub(crate) fn open_dir(dir: &Path, mode: Mode) -> Result<OpenReport, RecordError
         let Some(name) = name.to_str() else { continue };
         if let Some(seq) = parse_segment_name(name) {
             segments.push((seq, entry.path()));
-        } else if name.starts_with(SEGMENT_PREFIX) && name.contains(QUARANTINE_SUFFIX) {
-            report
-                .damage
-                .push(Damage::Quarantined { path: entry.path() });
+        } else if let Some((base, _)) = name.split_once(QUARANTINE_SUFFIX)
+            && let Some(name_seq) = parse_segment_name(base)
+        {
+            // Its records' numbers stay taken: a recorder continues above
+            // them, so a salvaged record never shares a number with a new one.
+            let path = entry.path();
+            let data = fs::read(&path).map_err(io_error("read", &path))?;
+            let max = max_seq_from(&data, 0, name_seq.saturating_sub(1)).max(name_seq);
+            report.max_seen_seq = report.max_seen_seq.max(Some(max));
+            report.damage.push(Damage::Quarantined { path });
         }
     }
     segments.sort_unstable_by_key(|(seq, _)| *seq);
