@@ -1,5 +1,8 @@
 //! The library behind the `picket` operator tools, shared with the
-//! simulators: the neutral JSONL formats and the scoring protocol.
+//! simulators: the neutral JSONL formats and the scoring protocol, and the
+//! recording tools (`inspect`, `replay`).
 pub mod formats;
+pub mod inspect;
+pub mod replay;
 pub mod score;
 pub mod track;

@@ -2,13 +2,21 @@
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use picket_cli::formats::{DetectionRecord, TrackRecord, TruthRecord, read_file, write_file};
+use picket_cli::inspect::inspect;
+use picket_cli::replay::{
+    OutputsWriter, Pace, ReplayStats, TracksWriter, load_engine_config, replay,
+};
 use picket_cli::score::{ScoringProtocol, score};
 use picket_cli::track::track;
+use picket_engine::Engine;
+use picket_record::Reader;
+use picket_schema::Timestamp;
 use picket_track::TrackerConfig;
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(name = "picket", version, about = "picket operator and analyst tools")]
@@ -38,6 +46,44 @@ enum Command {
         /// Also write GOSPA at every evaluation time to this CSV file.
         #[arg(long)]
         per_time: Option<PathBuf>,
+    },
+    /// Summarise a recording: segments, time span, inputs per source,
+    /// ticks, damage. Read-only unless --repair.
+    Inspect {
+        /// The recording directory (picketd's state dir `recording/`).
+        recording: PathBuf,
+        /// Cut a torn tail and quarantine corrupt segments, as picketd would
+        /// on start (refused while a recorder holds the directory).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Feed a recording through the engine with picketd's configuration and
+    /// write what it publishes.
+    Replay {
+        /// The recording directory. Opened read-only: damage is reported and
+        /// skipped, never repaired.
+        recording: PathBuf,
+        /// picketd.toml (only the engine tables are used) or an engine TOML.
+        #[arg(long)]
+        config: PathBuf,
+        /// Pace by recorded time, N times real time.
+        #[arg(long, conflicts_with = "max")]
+        speed: Option<f64>,
+        /// As fast as possible (the default).
+        #[arg(long)]
+        max: bool,
+        /// Write confirmed and coasting tracks here (neutral tracks.jsonl:
+        /// x/y = ENU east/north, vx/vy = ENU velocity).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Write every output here as JSON Lines: {"topic", "retained",
+        /// "payload"} with the exact payload text (seq 0).
+        #[arg(long)]
+        outputs: Option<PathBuf>,
+        /// Time zero of tracks.jsonl `t` (RFC 3339); default: the earliest
+        /// record time in the recording.
+        #[arg(long)]
+        t0: Option<Timestamp>,
     },
 }
 
@@ -80,6 +126,124 @@ fn run_score(truth: &Path, tracks: &Path, per_time: Option<&Path>) -> Result<()>
     Ok(())
 }
 
+fn run_inspect(recording: &Path, repair: bool) -> Result<()> {
+    let reader = if repair {
+        Reader::open(recording)
+    } else {
+        Reader::open_read_only(recording)
+    }
+    .with_context(|| format!("cannot open recording {}", recording.display()))?;
+    let inspection = inspect(&reader)?;
+    println!("recording: {}", recording.display());
+    println!("{inspection}");
+    Ok(())
+}
+
+struct ReplayArgs {
+    recording: PathBuf,
+    config: PathBuf,
+    pace: Pace,
+    out: Option<PathBuf>,
+    outputs: Option<PathBuf>,
+    t0: Option<Timestamp>,
+}
+
+fn run_replay(args: ReplayArgs) -> Result<()> {
+    let config = load_engine_config(&args.config)?;
+    let mut engine = Engine::new(config)
+        .with_context(|| format!("{}: engine configuration", args.config.display()))?;
+    let reader = Reader::open_read_only(&args.recording)
+        .with_context(|| format!("cannot open recording {}", args.recording.display()))?;
+    let report = reader.report();
+    for damage in &report.damage {
+        // Replay goes on around damage, but its output can then differ
+        // from what picketd published: say so before anything else.
+        eprintln!("picket: warning: {damage}");
+    }
+    let total = report.records();
+    let t0_us = args
+        .t0
+        .map(Timestamp::as_unix_micros)
+        .or_else(|| report.time_span_us().map(|(first, _)| first))
+        .unwrap_or(0);
+    let mut outputs = args
+        .outputs
+        .as_deref()
+        .map(OutputsWriter::create)
+        .transpose()?;
+    let mut tracks = args
+        .out
+        .as_deref()
+        .map(|path| TracksWriter::create(path, t0_us))
+        .transpose()?;
+    let show_progress = std::io::stderr().is_terminal();
+    let mut last_progress: Option<Instant> = None;
+    let progress = |stats: &ReplayStats| {
+        if !show_progress || last_progress.is_some_and(|t| t.elapsed() < Duration::from_millis(250))
+        {
+            return;
+        }
+        last_progress = Some(Instant::now());
+        eprint!("\r{}", progress_line(stats, total, t0_us));
+    };
+    let stats = replay(
+        &reader,
+        &mut engine,
+        args.pace,
+        |output| {
+            if let Some(writer) = outputs.as_mut() {
+                writer.write(output)?;
+            }
+            if let Some(writer) = tracks.as_mut() {
+                writer.write(output)?;
+            }
+            Ok(())
+        },
+        progress,
+    )?;
+    if show_progress && last_progress.is_some() {
+        eprintln!("\r{}", progress_line(&stats, total, t0_us));
+    }
+    if let Some(writer) = outputs {
+        writer.finish()?;
+    }
+    let track_rows = tracks.as_ref().map_or(0, |t| t.rows);
+    if let Some(writer) = tracks {
+        writer.finish()?;
+    }
+    let seconds = stats.elapsed.as_secs_f64();
+    println!(
+        "replayed {} records ({} inputs, {} ticks, {} flushes) in {:.3} s ({:.0} records/s): {} outputs, {} track rows",
+        stats.records,
+        stats.inputs,
+        stats.ticks,
+        stats.flushes,
+        seconds,
+        stats.records as f64 / seconds.max(1e-9),
+        stats.outputs,
+        track_rows
+    );
+    Ok(())
+}
+
+/// `records 1234/5678 (21%), recording +12.3 s, 1.2 M records/s`.
+fn progress_line(stats: &ReplayStats, total: u64, t0_us: i64) -> String {
+    let percent = if total == 0 {
+        100.0
+    } else {
+        stats.records as f64 * 100.0 / total as f64
+    };
+    let recorded = stats
+        .recorded_time_us
+        .map_or(0.0, |t| (t - t0_us) as f64 / 1e6);
+    let rate = stats.records as f64 / stats.elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "records {}/{total} ({percent:.0}%), recording +{recorded:.1} s, {:.2} M records/s  ",
+        stats.records,
+        rate / 1e6
+    )
+}
+
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Track { detections, out } => run_track(&detections, &out),
@@ -88,6 +252,28 @@ fn main() -> ExitCode {
             tracks,
             per_time,
         } => run_score(&truth, &tracks, per_time.as_deref()),
+        Command::Inspect { recording, repair } => run_inspect(&recording, repair),
+        Command::Replay {
+            recording,
+            config,
+            speed,
+            max: _,
+            out,
+            outputs,
+            t0,
+        } => match speed {
+            Some(speed) if !(speed.is_finite() && speed > 0.0) => Err(anyhow::anyhow!(
+                "--speed must be a positive number, not {speed}"
+            )),
+            _ => run_replay(ReplayArgs {
+                recording,
+                config,
+                pace: speed.map_or(Pace::Max, Pace::Speed),
+                out,
+                outputs,
+                t0,
+            }),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

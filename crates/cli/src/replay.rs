@@ -1,0 +1,410 @@
+//! `picket replay`: feeds a recording's inputs and ticks through the same
+//! engine and configuration picketd ran, and writes what it published.
+//!
+//! picketd records every raw input and every engine tick (and its final
+//! flush) in the order the engine handled them, and the engine is a pure
+//! function of that sequence. So replay publishes the same messages, byte
+//! for byte, except `seq`, which picketd's outbox stamps afterwards
+//! (messages here carry `seq: 0`).
+//!
+//! The configuration may be picketd's own file: only the engine's tables
+//! (`[site]`, `[[sensors]]`, `[radiation]`, `[[zones]]`, `[tracker]`,
+//! `[health]`) are read, `[[serial]] sensor = ...` bindings are applied as
+//! picketd applies them, and every other table (`[mqtt]`, `[state]`,
+//! `[daemon]`, ...) is ignored. A bare engine TOML works too.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use picket_engine::config::{
+    HealthConfig, RadiationConfig, SensorConfig, SiteConfig, TrackerSettings, ZoneConfig,
+};
+use picket_engine::{Engine, EngineConfig, InputSource, Output, OutputMessage, RawInput};
+use picket_record::engine::{Step, to_step};
+use picket_record::{Reader, RecordError};
+use picket_schema::{CodecError, TimeError, Timestamp, TrackStatus};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::formats::{TrackRecord, write_record};
+
+/// Why a replay failed.
+#[derive(Debug, Error)]
+pub enum ReplayError {
+    /// The configuration file could not be read or parsed, or the engine
+    /// rejected it.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (TOML errors carry line and column).
+        message: String,
+    },
+    /// Reading the recording failed.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A record's time is outside RFC 3339's years: not something picketd
+    /// records.
+    #[error("record {seq}: {source}")]
+    Time {
+        /// The record.
+        seq: u64,
+        /// The bad time.
+        source: TimeError,
+    },
+    /// An output could not be encoded.
+    #[error("encoding an output: {0}")]
+    Encode(#[from] CodecError),
+    /// Writing an output file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// The engine tables of a picketd (or engine) configuration file; anything
+/// else at the top level is the daemon's and ignored.
+#[derive(Debug, Deserialize)]
+struct EngineTables {
+    site: SiteConfig,
+    #[serde(default)]
+    sensors: Vec<SensorConfig>,
+    #[serde(default)]
+    radiation: RadiationConfig,
+    #[serde(default)]
+    zones: Vec<ZoneConfig>,
+    #[serde(default)]
+    tracker: TrackerSettings,
+    #[serde(default)]
+    health: HealthConfig,
+    /// picketd's ports: only `path` and `sensor` matter here. Other
+    /// top-level tables (`[mqtt]`, `[state]`, `[daemon]` and whatever
+    /// picketd adds later) are ignored: no `deny_unknown_fields` here,
+    /// while the engine's own tables keep theirs.
+    #[serde(default)]
+    serial: Vec<SerialBinding>,
+}
+
+/// The part of a `[[serial]]` entry that changes the engine: a port bound
+/// to a sensor before its `Hello`.
+#[derive(Debug, Deserialize)]
+struct SerialBinding {
+    path: String,
+    #[serde(default)]
+    sensor: Option<String>,
+}
+
+/// Reads the engine configuration from a picketd or engine TOML file.
+pub fn load_engine_config(path: &Path) -> Result<EngineConfig, ReplayError> {
+    let error = |message: String| ReplayError::Config {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    parse_engine_config(&text).map_err(error)
+}
+
+/// Parses the engine configuration out of picketd or engine TOML text,
+/// applying `[[serial]]` sensor bindings as picketd does.
+pub fn parse_engine_config(text: &str) -> Result<EngineConfig, String> {
+    let tables: EngineTables = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut config = EngineConfig {
+        site: tables.site,
+        sensors: tables.sensors,
+        radiation: tables.radiation,
+        zones: tables.zones,
+        tracker: tables.tracker,
+        health: tables.health,
+    };
+    for port in &tables.serial {
+        let Some(id) = &port.sensor else { continue };
+        let sensor = config
+            .sensors
+            .iter_mut()
+            .find(|s| &s.id == id)
+            .ok_or_else(|| {
+                format!(
+                    "[[serial]] {:?}: no [[sensors]] entry has id {id:?}",
+                    port.path
+                )
+            })?;
+        sensor.serial_port = Some(port.path.clone());
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// How fast to replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// As fast as possible.
+    Max,
+    /// Paced by recorded time: `Speed(1.0)` is real time, `Speed(10.0)`
+    /// ten times faster.
+    Speed(f64),
+}
+
+/// Counts of a finished (or running) replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReplayStats {
+    /// Records read.
+    pub records: u64,
+    /// Raw inputs handed to the engine.
+    pub inputs: u64,
+    /// Ticks handed to the engine.
+    pub ticks: u64,
+    /// Flushes (clean daemon shutdowns) replayed.
+    pub flushes: u64,
+    /// Outputs the engine produced.
+    pub outputs: u64,
+    /// Time of the latest record so far, µs since the Unix epoch.
+    pub recorded_time_us: Option<i64>,
+    /// Wall time spent.
+    pub elapsed: Duration,
+}
+
+/// Replays every record `reader` holds through `engine`, passing each
+/// output to `on_output` in order, and `on_progress` the running counts
+/// every few thousand records.
+pub fn replay(
+    reader: &Reader,
+    engine: &mut Engine,
+    pace: Pace,
+    mut on_output: impl FnMut(&Output) -> Result<(), ReplayError>,
+    mut on_progress: impl FnMut(&ReplayStats),
+) -> Result<ReplayStats, ReplayError> {
+    let started = Instant::now();
+    let mut stats = ReplayStats::default();
+    let first_time_us = reader.report().time_span_us().map_or(0, |(first, _)| first);
+    // One RawInput reused for every record: no allocation per input.
+    let mut input = RawInput {
+        source: InputSource::Serial(String::new()),
+        received_at: Timestamp::UNIX_EPOCH,
+        bytes: Vec::new(),
+    };
+    let mut cursor = reader.cursor();
+    while let Some(record) = cursor.next()? {
+        stats.records += 1;
+        let time_us = record.entry.time_us;
+        stats.recorded_time_us = Some(stats.recorded_time_us.map_or(time_us, |t| t.max(time_us)));
+        if let (Pace::Speed(speed), Some(latest)) = (pace, stats.recorded_time_us) {
+            let due = Duration::from_secs_f64((latest - first_time_us).max(0) as f64 / 1e6 / speed);
+            let ahead = due.saturating_sub(started.elapsed());
+            // Sleeping less than a millisecond costs more than it paces.
+            if ahead > Duration::from_millis(1) {
+                std::thread::sleep(ahead);
+            }
+        }
+        let seq = record.seq;
+        let step =
+            to_step(&record, &mut input).map_err(|source| ReplayError::Time { seq, source })?;
+        let outputs = match step {
+            Step::Input => {
+                stats.inputs += 1;
+                engine.handle_input(&input)
+            }
+            Step::Tick(now) => {
+                stats.ticks += 1;
+                engine.handle_tick(now)
+            }
+            Step::Flush => {
+                stats.flushes += 1;
+                engine.flush()
+            }
+        };
+        stats.outputs += outputs.len() as u64;
+        for output in outputs {
+            on_output(output)?;
+        }
+        if stats.records % 4096 == 0 {
+            stats.elapsed = started.elapsed();
+            on_progress(&stats);
+        }
+    }
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// One line of `--outputs`: what picketd would publish.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutputLine<'a> {
+    /// MQTT topic.
+    #[serde(borrow)]
+    pub topic: Cow<'a, str>,
+    /// Published retained.
+    pub retained: bool,
+    /// The exact payload text (empty for a track clear). Borrowed when
+    /// written; owned when read back, since JSON escapes its quotes.
+    #[serde(borrow)]
+    pub payload: Cow<'a, str>,
+}
+
+/// Writes outputs as JSON Lines ([`OutputLine`]).
+#[derive(Debug)]
+pub struct OutputsWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    payload: Vec<u8>,
+}
+
+impl OutputsWriter {
+    /// Creates (truncating) `path`.
+    pub fn create(path: &Path) -> Result<Self, ReplayError> {
+        let file = File::create(path).map_err(|source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+            payload: Vec::new(),
+        })
+    }
+
+    /// Writes one output.
+    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        self.payload = output.to_json()?;
+        // Our own JSON encoder's output: always UTF-8.
+        let payload = String::from_utf8_lossy(&self.payload);
+        let line = OutputLine {
+            topic: Cow::Borrowed(&output.topic),
+            retained: output.retained,
+            payload,
+        };
+        write_record(&mut self.out, &line).map_err(|source| ReplayError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<(), ReplayError> {
+        self.out.flush().map_err(|source| ReplayError::Io {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+/// Writes confirmed and coasting track states in the neutral
+/// `tracks.jsonl` format: `x`/`y` the ENU east/north position, `vx`/`vy`
+/// the ENU velocity, `t` seconds after `t0`.
+#[derive(Debug)]
+pub struct TracksWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    t0_us: i64,
+    /// Rows written.
+    pub rows: u64,
+}
+
+impl TracksWriter {
+    /// Creates (truncating) `path`; times are written relative to `t0_us`.
+    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
+        let file = File::create(path).map_err(|source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+            t0_us,
+            rows: 0,
+        })
+    }
+
+    /// Writes the output's track state, if it is a confirmed or coasting
+    /// track (tentative tracks are not tracks yet; a deleted track's last
+    /// message repeats its final state).
+    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        let OutputMessage::Track(track) = &output.message else {
+            return Ok(());
+        };
+        if !matches!(track.status, TrackStatus::Confirmed | TrackStatus::Coasting) {
+            return Ok(());
+        }
+        let row = TrackRecord {
+            t: (track.time.as_unix_micros() - self.t0_us) as f64 / 1e6,
+            track_id: track.track_id,
+            x: track.enu.east_m,
+            y: track.enu.north_m,
+            vx: track.velocity.east_mps,
+            vy: track.velocity.north_mps,
+        };
+        self.rows += 1;
+        write_record(&mut self.out, &row).map_err(|source| ReplayError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<(), ReplayError> {
+        self.out.flush().map_err(|source| ReplayError::Io {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    const PICKETD_TOML: &str = r#"
+[site]
+id = "tower-07"
+origin = { lat = 31.33, lon = -110.94, alt_m = 1200.0 }
+
+[[sensors]]
+id = "gn-01"
+kind = "ground_node"
+position = { lat = 31.3301, lon = -110.94, alt_m = 1200.0 }
+
+[tracker]
+republish_interval_s = 2.0
+
+[mqtt]
+host = "broker"
+subscriptions = ["a/#"]
+
+[[serial]]
+path = "/dev/ttyUSB0"
+baud_rate = 9600
+sensor = "gn-01"
+
+[state]
+dir = "/var/lib/picket"
+
+[daemon]
+tick_interval_ms = 100
+"#;
+
+    #[test]
+    fn picketd_config_yields_the_engine_tables_with_serial_bindings() {
+        let config = parse_engine_config(PICKETD_TOML).unwrap();
+        assert_eq!(config.site.id, "tower-07");
+        assert_eq!(config.sensors.len(), 1);
+        assert_eq!(
+            config.sensors[0].serial_port.as_deref(),
+            Some("/dev/ttyUSB0")
+        );
+        assert_eq!(config.tracker.republish_interval_s(), 2.0);
+    }
+
+    #[test]
+    fn bad_engine_tables_and_bindings_are_errors() {
+        let unknown = PICKETD_TOML.replace("sensor = \"gn-01\"", "sensor = \"gn-99\"");
+        assert!(parse_engine_config(&unknown).unwrap_err().contains("gn-99"));
+        // The engine's own tables still deny unknown keys.
+        let typo = PICKETD_TOML.replace("republish_interval_s", "republish_intervall_s");
+        assert!(parse_engine_config(&typo).is_err());
+    }
+}
