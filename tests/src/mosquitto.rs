@@ -117,10 +117,18 @@ impl Mosquitto {
         // Offline persistent sessions may queue many messages during the
         // outage tests; Mosquitto's default (1000) would drop some.
         let _ = writeln!(conf, "max_queued_messages 0");
-        let _ = writeln!(conf, "log_dest file {}", dir.join("mosquitto.log").display());
+        let _ = writeln!(
+            conf,
+            "log_dest file {}",
+            dir.join("mosquitto.log").display()
+        );
         let _ = writeln!(conf, "log_type all");
         let _ = writeln!(conf, "log_timestamp_format %H:%M:%S");
-        if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0 {
+        if std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(1)
+            == 0
+        {
             // As root Mosquitto would switch to the `mosquitto` user, which
             // cannot write the temp dir (traps.md).
             let _ = writeln!(conf, "user root");
@@ -249,10 +257,20 @@ impl Drop for Mosquitto {
 /// Publishes one message with `mosquitto_pub` (QoS 1), payload from stdin.
 pub fn publish(port: u16, topic: &str, payload: &[u8], retain: bool) -> io::Result<()> {
     let mut cmd = Command::new("mosquitto_pub");
-    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-s"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-q",
+        "1",
+        "-t",
+        topic,
+        "-s",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     if retain {
         cmd.arg("-r");
     }

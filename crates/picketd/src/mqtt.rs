@@ -21,7 +21,8 @@
 //!   queued publishes in queue order, which its single request channel and
 //!   single writer guarantee. PUBACKs may arrive in any order: each is
 //!   matched by pkid, so no in-order assumption about the broker is made.
-//! - Publishes are only queued while connected. When `poll` fails, rumqttc
+//! - Publishes are only queued while connected, and nothing but shutdown
+//!   interrupts `poll` while it connects. When `poll` fails, rumqttc
 //!   moves unacked and queued requests to its `pending` list; on a ConnAck
 //!   with `session_present = true` it replays them (bindings kept), on
 //!   `session_present = false` it drops them (traps.md, rumqttc #864): the
@@ -77,8 +78,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use picket_engine::{InputSource, RawInput};
 use picket_schema::{DaemonState, SiteId, StatusMessage, Timestamp, Topics};
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing,
-    QoS, SubscribeReasonCode, TlsConfiguration, Transport,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc, watch};
@@ -594,7 +595,9 @@ fn lock(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
     // The outbox has no panicking code paths; if another thread panicked
     // while holding the lock, its state is still consistent (every mutation
     // completes or rolls back), so carry on rather than lose the outbox.
-    outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    outbox
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What a queued publish was.
@@ -652,6 +655,8 @@ struct Task {
     /// Highest seq ever published (to count resends).
     high_water: u64,
     want_pump: bool,
+    /// A SUBACK was seen for the broker's current session.
+    subscribed: bool,
     status_pending: bool,
     status_seq: u64,
     final_acked: bool,
@@ -763,6 +768,13 @@ impl Task {
             self.bound.clear();
             self.collided = None;
             self.cursor = 0;
+            self.subscribed = false;
+        }
+        // Subscribe when the session is new, and also when a session is
+        // present but none of our SUBACKs was ever seen for it: a connect
+        // cancelled after the broker accepted it creates a session without
+        // our subscriptions that the next ConnAck reports as present.
+        if !self.subscribed {
             if !self.settings.subscriptions.is_empty() {
                 let filters = self
                     .settings
@@ -774,6 +786,8 @@ impl Task {
                     // channel; if it does, reconnecting retries it.
                     tracing::error!("mqtt: could not queue the subscription");
                 }
+            } else {
+                self.subscribed = true;
             }
         }
         tracing::info!(session_present, "mqtt: connected");
@@ -859,6 +873,7 @@ impl Task {
             Event::Incoming(Incoming::Publish(p)) => self.on_incoming_publish(p.topic, &p.payload),
             Event::Incoming(Incoming::PubAck(ack)) => self.on_puback(ack.pkid)?,
             Event::Incoming(Incoming::SubAck(ack)) => {
+                self.subscribed = true;
                 for code in ack.return_codes {
                     if code == SubscribeReasonCode::Failure {
                         bump(&self.counters.subscribe_failures);
@@ -969,6 +984,7 @@ pub async fn run_with_counters(
         cursor: 0,
         high_water: 0,
         want_pump: false,
+        subscribed: false,
         status_pending: false,
         status_seq: 0,
         final_acked: false,
@@ -1049,12 +1065,16 @@ pub async fn run_with_counters(
                 deadline = Some(tokio::time::Instant::now() + drain_timeout);
                 task.want_pump = true;
             }
-            _ = outbox_ready.notified() => task.want_pump = true,
-            changed = task.status.changed(), if status_open => match changed {
+            // The branches below only run while connected: while `poll` is
+            // connecting, a wake-up would cancel the connect, and a connect
+            // cancelled after the broker sent CONNACK leaves a session we
+            // never saw (see `subscribed`).
+            _ = outbox_ready.notified(), if task.connected => task.want_pump = true,
+            changed = task.status.changed(), if status_open && task.connected => match changed {
                 Ok(()) => task.status_pending = true,
                 Err(_) => status_open = false,
             },
-            _ = flush_tick.tick() => lock(&task.outbox).flush()?,
+            _ = flush_tick.tick(), if task.connected => lock(&task.outbox).flush()?,
             _ = tokio::time::sleep_until(hard_stop), if deadline.is_some() => {}
         }
         if task.connected {
@@ -1073,11 +1093,7 @@ pub async fn run_with_counters(
     let mut report = counters.snapshot();
     report.drained = drained;
     report.clean_disconnect = task.final_acked && disconnect_sent;
-    tracing::info!(
-        drained,
-        clean = report.clean_disconnect,
-        "mqtt: stopped"
-    );
+    tracing::info!(drained, clean = report.clean_disconnect, "mqtt: stopped");
     Ok(report)
 }
 
@@ -1091,7 +1107,11 @@ fn log_connection_error(error: &ConnectionError, wait: Duration) {
         _ => None,
     };
     match hint {
-        Some(hint) => tracing::error!(%error, retry_in_ms = wait.as_millis() as u64, "mqtt: {hint}"),
-        None => tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "mqtt: connection failed"),
+        Some(hint) => {
+            tracing::error!(%error, retry_in_ms = wait.as_millis() as u64, "mqtt: {hint}")
+        }
+        None => {
+            tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "mqtt: connection failed")
+        }
     }
 }

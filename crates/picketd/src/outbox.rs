@@ -623,17 +623,21 @@ impl Outbox {
         if self.staged.is_empty() {
             return self.flush();
         }
-        let result = self.file.flush().map_err(io_err(&self.path)).and_then(|()| {
-            self.unsynced = true;
-            let due = match self.limits.fsync {
-                FsyncPolicy::Always => true,
-                FsyncPolicy::GroupCommit { interval_ms } => {
-                    self.last_sync.elapsed() >= Duration::from_millis(interval_ms)
-                }
-                FsyncPolicy::Never => false,
-            };
-            if due { self.sync() } else { Ok(()) }
-        });
+        let result = self
+            .file
+            .flush()
+            .map_err(io_err(&self.path))
+            .and_then(|()| {
+                self.unsynced = true;
+                let due = match self.limits.fsync {
+                    FsyncPolicy::Always => true,
+                    FsyncPolicy::GroupCommit { interval_ms } => {
+                        self.last_sync.elapsed() >= Duration::from_millis(interval_ms)
+                    }
+                    FsyncPolicy::Never => false,
+                };
+                if due { self.sync() } else { Ok(()) }
+            });
         match result {
             Ok(()) => {
                 self.stats.committed += self.staged.len() as u64;
@@ -762,9 +766,8 @@ impl Outbox {
     /// sequence floor), then renames it over the segment.
     fn compact(&mut self) -> Result<(), OutboxError> {
         let tmp = self.dir.join(TMP_FILE);
-        let mut data = Vec::with_capacity(
-            MAGIC.len() + RECORD_HEADER + 9 + self.live_record_bytes as usize,
-        );
+        let mut data =
+            Vec::with_capacity(MAGIC.len() + RECORD_HEADER + 9 + self.live_record_bytes as usize);
         data.extend_from_slice(MAGIC);
         encode_record(&mut data, &small_body(KIND_FLOOR, self.next_seq));
         for live in self.entries.values() {

@@ -80,7 +80,10 @@ fn enqueue_stamps_consecutive_seqs_into_the_payload() {
     }
     assert!(entries[3].payload.is_empty());
     assert!(entries[3].retained);
-    assert!(outbox.stats().fsyncs >= 4, "default policy fsyncs every commit");
+    assert!(
+        outbox.stats().fsyncs >= 4,
+        "default policy fsyncs every commit"
+    );
 }
 
 #[test]
@@ -106,7 +109,10 @@ fn reopen_recovers_unacked_entries_and_next_seq() {
     let e = outbox.unacked().find(|e| e.seq == 7).unwrap();
     assert_eq!(e.topic, "t/6");
     assert_eq!(e.payload, payload(7, 6));
-    assert_eq!(outbox.unacked_from(7).map(|e| e.seq).collect::<Vec<_>>(), vec![7, 8, 10]);
+    assert_eq!(
+        outbox.unacked_from(7).map(|e| e.seq).collect::<Vec<_>>(),
+        vec![7, 8, 10]
+    );
 }
 
 #[test]
@@ -220,11 +226,14 @@ fn kill_safety_cut_at_every_byte_of_the_last_record() {
     assert!(full > before_last + 8);
     for cut in before_last..full {
         let copy = cut_copy(dir.path(), cut);
-        let mut outbox = Outbox::open(copy.path(), limits())
-            .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let mut outbox =
+            Outbox::open(copy.path(), limits()).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(seqs(&outbox), vec![1, 3, 4, 5, 6], "cut at {cut}");
         assert_eq!(outbox.next_seq(), 7, "cut at {cut}");
-        assert_eq!(outbox.recovery().torn_tail_bytes as usize, cut - before_last);
+        assert_eq!(
+            outbox.recovery().torn_tail_bytes as usize,
+            cut - before_last
+        );
         assert!(outbox.recovery().corrupt.is_empty(), "cut at {cut}");
         // And the repaired file takes new records.
         assert_eq!(put(&mut outbox, "x", 0), 7);
@@ -311,14 +320,20 @@ fn compaction_bounds_the_file_and_keeps_next_seq() {
     drop(outbox);
     let mut outbox = Outbox::open(dir.path(), limits()).unwrap();
     assert!(outbox.is_empty());
-    assert_eq!(outbox.next_seq(), 2_101, "the sequence floor survives compaction");
+    assert_eq!(
+        outbox.next_seq(),
+        2_101,
+        "the sequence floor survives compaction"
+    );
     assert_eq!(put(&mut outbox, "x", 0), 2_101);
 }
 
 #[test]
 fn group_commit_and_never_policies() {
     for fsync in [
-        FsyncPolicy::GroupCommit { interval_ms: 60_000 },
+        FsyncPolicy::GroupCommit {
+            interval_ms: 60_000,
+        },
         FsyncPolicy::Never,
     ] {
         let dir = tempfile::tempdir().unwrap();
