@@ -1,1 +1,71 @@
-fn main() {}
+//! `picket replay --max` throughput: records read back and fed through the
+//! engine (the library loop the command runs, without writing files), next
+//! to the reader alone on the same recording.
+//!
+//! The recording is tests/support/recording.rs's site: two radars (serial
+//! frames in 64-byte reads, MQTT JSON), 20 targets, a tick every 100 ms,
+//! one hour: about 100,000 records, recorded as picketd records.
+//!
+//! Run: `CARGO_TARGET_DIR=target-record cargo bench -p picket-cli --bench replay`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+#[path = "../tests/support/recording.rs"]
+mod recording;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use picket_cli::replay::{Pace, replay};
+use picket_engine::Engine;
+use picket_record::Reader;
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let events = recording::events(3600, 20);
+    recording::record_live(dir.path(), &events);
+    let reader = Reader::open_read_only(dir.path()).unwrap();
+    let records = reader.report().records();
+    assert_eq!(records, events.len() as u64);
+    let mut group = c.benchmark_group("replay");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(15));
+    group.throughput(Throughput::Elements(records));
+    group.bench_function("reader_only", |b| {
+        b.iter(|| {
+            let reader = Reader::open_read_only(dir.path()).unwrap();
+            let mut cursor = reader.cursor();
+            let mut n = 0u64;
+            while let Some(record) = cursor.next().unwrap() {
+                n += record.entry.payload.len() as u64;
+            }
+            black_box(n)
+        });
+    });
+    group.bench_function("reader_and_engine", |b| {
+        b.iter_batched(
+            || Engine::new(recording::config()).unwrap(),
+            |mut engine| {
+                let reader = Reader::open_read_only(dir.path()).unwrap();
+                let mut outputs = 0u64;
+                let stats = replay(
+                    &reader,
+                    &mut engine,
+                    Pace::Max,
+                    |output| {
+                        outputs += output.topic.len() as u64;
+                        Ok(())
+                    },
+                    |_| {},
+                )
+                .unwrap();
+                black_box((stats, outputs))
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
