@@ -32,7 +32,9 @@ impl Reader {
     /// reported exactly as [`open`](Self::open) would (with `repaired:
     /// false` / `quarantined_as: None`), and only validated records are
     /// read. Safe on a live recording (records appended after the open are
-    /// not seen) and on read-only media.
+    /// not seen; a segment that the recorder's retention deletes before the
+    /// cursor reaches it ends the read with an error) and on read-only
+    /// media.
     pub fn open_read_only(dir: &Path) -> Result<Self, RecordError> {
         Ok(Self {
             report: open_dir(dir, Mode::ReadOnly)?,

@@ -181,22 +181,28 @@ impl Recorder {
                 max_time_us: s.max_time_us,
             })
             .collect();
-        let reusable = report
-            .segments
-            .last()
-            .filter(|s| s.first_seq + s.records == next_seq && s.bytes < config.max_segment_bytes);
-        let file = match reusable {
+        // What a killed writer left in the page cache was read back above
+        // as if durable; put it on disk before building on it (and before
+        // `durable_seq` below claims it).
+        let last = match report.segments.last() {
             Some(last) => {
                 let file = OpenOptions::new()
                     .append(true)
                     .open(&last.path)
                     .map_err(io_error("open", &last.path))?;
-                // What the crashed writer left in the page cache was read
-                // back above; put it on disk before adding to it.
                 file.sync_data().map_err(io_error("fsync", &last.path))?;
+                Some((last, file))
+            }
+            None => None,
+        };
+        let file = match last {
+            Some((last, file))
+                if last.first_seq + last.records == next_seq
+                    && last.bytes < config.max_segment_bytes =>
+            {
                 file
             }
-            None => {
+            _ => {
                 let (file, meta) = create_segment(dir, next_seq)?;
                 segments.push_back(meta);
                 file
@@ -227,9 +233,10 @@ impl Recorder {
     /// policy says so (the entry's time is the clock for
     /// [`FsyncPolicy::Interval`] and for retention at rotation).
     ///
-    /// An error means the record was not recorded. [`RecordError::TooLarge`]
-    /// leaves the recorder usable; an I/O error stops it (see the type's
-    /// docs).
+    /// [`RecordError::TooLarge`] means the record was not recorded and the
+    /// recorder stays usable. An I/O error stops the recorder (see the
+    /// type's docs); the failing record may or may not have reached the
+    /// disk, and the next open keeps it only if it is complete.
     pub fn append(&mut self, entry: &Entry<'_>) -> Result<u64, RecordError> {
         self.check_running()?;
         check_entry(entry).map_err(|(what, len)| RecordError::TooLarge { what, len })?;
