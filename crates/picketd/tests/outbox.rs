@@ -489,10 +489,10 @@ proptest! {
                     prop_assert_eq!(outbox.next_seq(), next);
                     // Resurrected acks come back as unacked entries.
                     for seq in seqs(&outbox) {
-                        if !model.contains_key(&seq) {
+                        if let std::collections::btree_map::Entry::Vacant(slot) = model.entry(seq) {
                             let v = maybe_back.get(&seq).cloned();
                             prop_assert!(v.is_some(), "seq {} neither live nor recently acked", seq);
-                            model.insert(seq, v.unwrap());
+                            slot.insert(v.unwrap());
                         }
                     }
                     maybe_back.clear();
