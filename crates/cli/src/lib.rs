@@ -3,6 +3,7 @@
 //! recording tools (`inspect`, `replay`).
 pub mod formats;
 pub mod inspect;
+pub mod publish;
 pub mod replay;
 pub mod score;
 pub mod track;

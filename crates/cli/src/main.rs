@@ -3,6 +3,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use picket_cli::formats::{DetectionRecord, TrackRecord, TruthRecord, read_file, write_file};
 use picket_cli::inspect::inspect;
+use picket_cli::publish::Publisher;
 use picket_cli::replay::{
     OutputsWriter, Pace, ReplayStats, TracksWriter, load_engine_config, replay,
 };
@@ -84,6 +85,14 @@ enum Command {
         /// record time in the recording.
         #[arg(long)]
         t0: Option<Timestamp>,
+        /// Also publish every output to this broker (mqtt://host[:port], no
+        /// TLS), QoS 1 with picketd's retain flags. Not the live site's
+        /// broker: replayed tracks would mix into the live picture.
+        #[arg(long)]
+        publish: Option<String>,
+        /// Prefix for published topics (e.g. "replay/").
+        #[arg(long, default_value = "", requires = "publish")]
+        topic_prefix: String,
     },
 }
 
@@ -146,6 +155,8 @@ struct ReplayArgs {
     out: Option<PathBuf>,
     outputs: Option<PathBuf>,
     t0: Option<Timestamp>,
+    publish: Option<String>,
+    topic_prefix: String,
 }
 
 fn run_replay(args: ReplayArgs) -> Result<()> {
@@ -176,6 +187,14 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .as_deref()
         .map(|path| TracksWriter::create(path, t0_us))
         .transpose()?;
+    let mut publisher = args
+        .publish
+        .as_deref()
+        .map(|url| Publisher::connect(url, &args.topic_prefix))
+        .transpose()?;
+    // The first publish failure: replay stops at once (the callback's error
+    // type is the replay's, so it is carried out here).
+    let mut publish_error = None;
     let show_progress = std::io::stderr().is_terminal();
     let mut last_progress: Option<Instant> = None;
     let progress = |stats: &ReplayStats| {
@@ -197,10 +216,20 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
             if let Some(writer) = tracks.as_mut() {
                 writer.write(output)?;
             }
+            if let Some(publisher) = publisher.as_mut()
+                && publish_error.is_none()
+                && let Err(error) = publisher.publish(output, output.to_json()?)
+            {
+                publish_error = Some(error);
+            }
             Ok(())
         },
         progress,
     )?;
+    if let Some(error) = publish_error {
+        return Err(error.into());
+    }
+    let published = publisher.map(Publisher::finish).transpose()?;
     if show_progress && last_progress.is_some() {
         eprintln!("\r{}", progress_line(&stats, total, t0_us));
     }
@@ -223,6 +252,9 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         stats.outputs,
         track_rows
     );
+    if let Some(published) = published {
+        println!("published {published} messages, every one acknowledged");
+    }
     Ok(())
 }
 
@@ -261,6 +293,8 @@ fn main() -> ExitCode {
             out,
             outputs,
             t0,
+            publish,
+            topic_prefix,
         } => match speed {
             Some(speed) if !(speed.is_finite() && speed > 0.0) => Err(anyhow::anyhow!(
                 "--speed must be a positive number, not {speed}"
@@ -272,6 +306,8 @@ fn main() -> ExitCode {
                 out,
                 outputs,
                 t0,
+                publish,
+                topic_prefix,
             }),
         },
     };

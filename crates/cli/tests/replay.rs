@@ -227,3 +227,109 @@ fn inspect_of_a_missing_directory_fails_with_its_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/recording"));
 }
+
+/// The first of `names` that runs, for tools that may be missing (CI
+/// without Mosquitto skips the broker test, saying so).
+fn tool(names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find(|name| {
+            Command::new(name)
+                .arg("--help")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok()
+        })
+        .map(|name| (*name).to_owned())
+}
+
+#[test]
+fn replay_publishes_every_output_to_a_broker() {
+    let (Some(broker), Some(sub)) = (
+        tool(&["mosquitto", "/usr/sbin/mosquitto"]),
+        tool(&["mosquitto_sub"]),
+    ) else {
+        eprintln!("skipped: mosquitto or mosquitto_sub not installed");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut broker = Command::new(broker)
+        .args(["-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "broker did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let work = tempfile::tempdir().unwrap();
+    let recording = work.path().join("recording");
+    let live = record_live(&recording, &events(20, 4));
+    let config = work.path().join("picketd.toml");
+    fs::write(&config, PICKETD_TOML).unwrap();
+    let subscriber = Command::new(sub)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", "replay/#", "-F", "%t %p", "-W", "30"])
+        .args(["-C", &live.len().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let out = picket(&[
+        "replay".as_ref(),
+        recording.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--publish".as_ref(),
+        url.as_ref(),
+        "--topic-prefix".as_ref(),
+        "replay/".as_ref(),
+    ]);
+    let received = subscriber.wait_with_output().unwrap();
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("published {} messages", live.len())),
+        "{stdout}"
+    );
+    let text = String::from_utf8(received.stdout).unwrap();
+    let got: Vec<(String, Vec<u8>)> = text
+        .lines()
+        .map(|line| {
+            let (topic, payload) = line.split_once(' ').unwrap();
+            (topic.to_owned(), payload.as_bytes().to_vec())
+        })
+        .collect();
+    let expected: Vec<(String, Vec<u8>)> = live
+        .iter()
+        .map(|(topic, _, payload)| (format!("replay/{topic}"), payload.clone()))
+        .collect();
+    assert_eq!(got, expected);
+
+    // A broker that is not there fails the replay, naming it.
+    let dead = picket(&[
+        "replay".as_ref(),
+        recording.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--publish".as_ref(),
+        url.as_ref(),
+    ]);
+    assert!(!dead.status.success());
+    assert!(String::from_utf8_lossy(&dead.stderr).contains(&format!("127.0.0.1:{port}")));
+}
