@@ -85,7 +85,7 @@ enum Command {
         /// record time in the recording.
         #[arg(long)]
         t0: Option<Timestamp>,
-        /// Also publish every output to this broker (mqtt://host[:port], no
+        /// Also publish every output to this broker (mqtt://HOST or mqtt://HOST:PORT, no
         /// TLS), QoS 1 with picketd's retain flags. Not the live site's
         /// broker: replayed tracks would mix into the live picture.
         #[arg(long)]
