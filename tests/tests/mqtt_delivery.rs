@@ -32,7 +32,14 @@ async fn outbox_entries_arrive_with_consecutive_seqs_and_clean_exit_fires_no_wil
     let got = sub
         .wait_for(WAIT, |m| complete(&seqs_on(m, ALERTS), n))
         .await
-        .unwrap_or_else(|_| panic!("gaps: {:?}", gaps(&seqs_on(&sub.messages(), ALERTS), n)));
+        .unwrap_or_else(|_| {
+            panic!(
+                "gaps: {:?}, unacked {}, counters {:?}",
+                gaps(&seqs_on(&sub.messages(), ALERTS), n),
+                daemon.unacked(),
+                daemon.counters.snapshot()
+            )
+        });
     // In order, no duplicates on a healthy connection.
     let order: Vec<u64> = got
         .iter()

@@ -90,6 +90,8 @@ use crate::outbox::{Outbox, OutboxError};
 pub const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 /// How often buffered outbox acks are written to the file (no `fsync`).
 const ACK_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Entries copied out of the outbox per lock while publishing.
+const PUMP_SLICE: usize = 256;
 /// Least time between two "input channel full" warnings.
 const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
 /// Environment variable systemd sets for `LoadCredential=`.
@@ -718,36 +720,45 @@ impl Task {
             return;
         }
         self.want_pump = false;
-        let batch: Vec<_> = {
-            let outbox = lock(&self.outbox);
-            outbox
-                .unacked_from(self.cursor)
-                .take(self.settings.request_channel_capacity)
-                .cloned()
-                .collect()
-        };
-        for entry in batch {
-            match self.client.try_publish(
-                entry.topic,
-                QoS::AtLeastOnce,
-                entry.retained,
-                entry.payload,
-            ) {
-                Ok(()) => {
-                    self.fifo.push_back(Tag::Entry(entry.seq));
-                    self.cursor = entry.seq + 1;
-                    bump(&self.counters.published);
-                    if entry.seq <= self.high_water {
-                        bump(&self.counters.resent);
+        // Copy out in slices so the outbox lock is held briefly; stop when
+        // the outbox has nothing newer or the request channel is full.
+        loop {
+            let batch: Vec<_> = {
+                let outbox = lock(&self.outbox);
+                outbox
+                    .unacked_from(self.cursor)
+                    .take(PUMP_SLICE)
+                    .cloned()
+                    .collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            for entry in batch {
+                match self.client.try_publish(
+                    entry.topic,
+                    QoS::AtLeastOnce,
+                    entry.retained,
+                    entry.payload,
+                ) {
+                    Ok(()) => {
+                        self.fifo.push_back(Tag::Entry(entry.seq));
+                        self.cursor = entry.seq + 1;
+                        bump(&self.counters.published);
+                        if entry.seq <= self.high_water {
+                            bump(&self.counters.resent);
+                        }
+                        self.high_water = self.high_water.max(entry.seq);
                     }
-                    self.high_water = self.high_water.max(entry.seq);
-                }
-                Err(_) => {
-                    // Channel full: the entry stays in the outbox and the
-                    // cursor stays on it; retried after the next event.
-                    bump(&self.counters.publish_deferred);
-                    self.want_pump = true;
-                    return;
+                    Err(_) => {
+                        // Channel full: the entry stays in the outbox and the
+                        // cursor stays on it; retried after the next event
+                        // (rumqttc takes requests as PUBACKs free in-flight
+                        // slots, and each PUBACK is an event).
+                        bump(&self.counters.publish_deferred);
+                        self.want_pump = true;
+                        return;
+                    }
                 }
             }
         }
