@@ -167,7 +167,7 @@ async fn frames_and_json_in_tracks_alerts_health_out_garbage_counted() {
 async fn shutdown_under_load_drains_and_publishes_final_state() {
     let broker = Mosquitto::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pty = Pty::start(dir.path(), "geo");
+    let mut pty = Pty::start(dir.path(), "geo");
     let state = dir.path().join("state");
     let config = parse_config(&config_text(broker.port(), &state, &pty.device, ""));
     let subscriber = Subscriber::connect(broker.port(), "e2e-load-watcher", &["picket/#"])
@@ -223,7 +223,14 @@ async fn shutdown_under_load_drains_and_publishes_final_state() {
         .expect("tracks under load");
 
     let (report, took) = daemon.stop(Duration::from_secs(15)).await;
-    load.join().unwrap();
+    // Once the daemon has closed its end nobody drains the pty and the
+    // writer may block: unplugging makes its write fail.
+    pty.unplug();
+    tokio::time::timeout(WAIT, tokio::task::spawn_blocking(move || load.join()))
+        .await
+        .expect("load thread ends")
+        .unwrap()
+        .unwrap();
     assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
     assert!(report.clean, "{report:?}");
     assert_eq!(report.outbox_unacked, 0);

@@ -441,7 +441,12 @@ impl Config {
         let by_kind: Vec<String> = kinds
             .iter()
             .filter_map(|(kind, name)| {
-                let count = self.engine.sensors.iter().filter(|s| s.kind == *kind).count();
+                let count = self
+                    .engine
+                    .sensors
+                    .iter()
+                    .filter(|s| s.kind == *kind)
+                    .count();
                 (count > 0).then(|| format!("{count} {name}"))
             })
             .collect();
@@ -514,10 +519,7 @@ fn validate_serial(
             ));
         }
         if port.input_full_wait_ms > 60_000 {
-            return Err((
-                key("input_full_wait_ms"),
-                "must be at most 60000 ms".into(),
-            ));
+            return Err((key("input_full_wait_ms"), "must be at most 60000 ms".into()));
         }
         if let Some(sensor_id) = &port.sensor {
             let Some(sensor) = engine.sensors.iter_mut().find(|s| &s.id == sensor_id) else {
@@ -530,9 +532,7 @@ fn validate_serial(
                 Some(bound) if bound != &port.path => {
                     return Err((
                         key("sensor"),
-                        format!(
-                            "sensor {sensor_id:?} is already bound to serial_port {bound:?}"
-                        ),
+                        format!("sensor {sensor_id:?} is already bound to serial_port {bound:?}"),
                     ));
                 }
                 _ => sensor.serial_port = Some(port.path.clone()),
@@ -830,7 +830,10 @@ dir = "/tmp/picket-state"
             defaults::INPUT_CHANNEL_CAPACITY
         );
         let summary = config.summary();
-        assert!(summary.contains("1 ground_node, 1 radiation_detector"), "{summary}");
+        assert!(
+            summary.contains("1 ground_node, 1 radiation_detector"),
+            "{summary}"
+        );
     }
 
     #[test]
@@ -844,7 +847,11 @@ dir = "/tmp/picket-state"
             + 1;
         assert!(matches!(error, ConfigLoadError::Parse { .. }), "{error}");
         assert_eq!(error.line(), Some(line), "{error}");
-        assert_eq!(error.key(), Some("sensors[1].detection_radius_mm"), "{error}");
+        assert_eq!(
+            error.key(),
+            Some("sensors[1].detection_radius_mm"),
+            "{error}"
+        );
         let shown = error.to_string();
         assert!(
             shown.starts_with(&format!("/etc/picket/picketd.toml:{line}:")),
@@ -886,7 +893,11 @@ dir = "/tmp/picket-state"
     fn dangling_serial_sensor_is_rejected_at_its_line() {
         let text = MINIMAL.replace("sensor = \"rad-01\"", "sensor = \"rad-99\"");
         let error = parse(&text).unwrap_err();
-        let line = text.lines().position(|l| l.starts_with("sensor =")).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("sensor ="))
+            .unwrap()
+            + 1;
         assert_eq!(error.key(), Some("serial[0].sensor"));
         assert_eq!(error.line(), Some(line), "{error}");
     }
@@ -894,11 +905,11 @@ dir = "/tmp/picket-state"
     #[test]
     fn sensor_port_without_serial_entry_is_rejected() {
         let text = MINIMAL.replace(
-            "detection_radius_m = 5.0",
-            "detection_radius_m = 5.0\nserial_port = \"/dev/ttyUSB9\"",
+            "position = { lat = 31.3301, lon = -110.94 }",
+            "position = { lat = 31.3301, lon = -110.94 }\nserial_port = \"/dev/ttyUSB9\"",
         );
         let error = parse(&text).unwrap_err();
-        assert_eq!(error.key(), Some("sensors[1].serial_port"), "{error}");
+        assert_eq!(error.key(), Some("sensors[0].serial_port"), "{error}");
     }
 
     #[test]

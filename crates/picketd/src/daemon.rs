@@ -302,8 +302,8 @@ pub async fn run_with(
 
     // Shutdown, bounded as a whole.
     let shutdown_start = Instant::now();
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_millis(config.daemon.shutdown_timeout_ms);
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(config.daemon.shutdown_timeout_ms);
     let _ = notifier.stopping("stopping: draining sources, engine and outbox");
     tracing::info!("shutting down");
     let _ = sources_stop_tx.send(true);
@@ -371,7 +371,9 @@ pub async fn run_with(
     Ok(report)
 }
 
-fn mqtt_ended(result: Result<Result<MqttReport, MqttError>, tokio::task::JoinError>) -> DaemonError {
+fn mqtt_ended(
+    result: Result<Result<MqttReport, MqttError>, tokio::task::JoinError>,
+) -> DaemonError {
     match result {
         Ok(Ok(_)) => DaemonError::MqttTask("mqtt task ended before shutdown".into()),
         Ok(Err(error)) => DaemonError::Mqtt(error),
@@ -419,7 +421,9 @@ fn status_message(
     time: Timestamp,
     counters: BTreeMap<String, u64>,
 ) -> StatusMessage {
-    let uptime_us = time.as_unix_micros().saturating_sub(started_at.as_unix_micros());
+    let uptime_us = time
+        .as_unix_micros()
+        .saturating_sub(started_at.as_unix_micros());
     StatusMessage {
         schema: SCHEMA_VERSION,
         // The MQTT task stamps status sequence numbers (its own space).
@@ -551,7 +555,10 @@ fn handle_batch(engine: &mut Engine, batch: &mut Vec<RawInput>, context: &Engine
     let mut outbox = lock(&context.outbox);
     let mut staged = 0u64;
     for input in batch.drain(..) {
-        context.counters.engine_inputs.fetch_add(1, Ordering::Relaxed);
+        context
+            .counters
+            .engine_inputs
+            .fetch_add(1, Ordering::Relaxed);
         for output in engine.handle_input(&input) {
             staged += stage(&mut outbox, output, &context.counters);
         }
@@ -657,9 +664,12 @@ fn publish_status(engine: &Engine, context: &EngineContext) {
         if mqtt.connected { "up" } else { "DOWN" },
         unacked
     );
-    context
-        .status
-        .send_replace(status_message(&context.site, context.started_at, time, counters));
+    context.status.send_replace(status_message(
+        &context.site,
+        context.started_at,
+        time,
+        counters,
+    ));
     if let Err(error) = context.notifier.status(&text) {
         tracing::debug!(%error, "cannot send STATUS=");
     }

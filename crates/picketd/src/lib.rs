@@ -33,6 +33,8 @@ use picket_schema::Timestamp;
 pub fn now() -> Timestamp {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX));
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
+        });
     Timestamp::from_unix_micros(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }

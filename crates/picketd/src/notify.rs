@@ -224,7 +224,10 @@ mod tests {
             watchdog_from_env(Some("2000000"), Some(&me)),
             Some(Duration::from_secs(2))
         );
-        assert_eq!(watchdog_from_env(Some("2000000"), None), Some(Duration::from_secs(2)));
+        assert_eq!(
+            watchdog_from_env(Some("2000000"), None),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(watchdog_from_env(Some("2000000"), Some("1")), None);
         assert_eq!(watchdog_from_env(Some("0"), None), None);
         assert_eq!(watchdog_from_env(None, None), None);

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use picket_engine::{InputSource, RawInput};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, watch};
 use tokio::sync::mpsc::error::SendTimeoutError;
+use tokio::sync::{mpsc, watch};
 use tokio_serial::SerialPortBuilderExt;
 
 use crate::config::SerialPortConfig;
@@ -111,7 +111,10 @@ impl PortHealth {
     pub fn to_status_counters(&self, port: &str, map: &mut BTreeMap<String, u64>) {
         let relaxed = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         for (name, value) in [
-            ("connected", u64::from(self.connected.load(Ordering::Relaxed))),
+            (
+                "connected",
+                u64::from(self.connected.load(Ordering::Relaxed)),
+            ),
             ("reconnects", relaxed(&self.reconnects)),
             ("disconnects", relaxed(&self.disconnects)),
             ("open_failures", relaxed(&self.open_failures)),

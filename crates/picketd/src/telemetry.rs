@@ -214,7 +214,9 @@ pub struct SerialOpenFailed<'a> {
 
 impl InternalEvent for SerialOpenFailed<'_> {
     fn emit(self, counters: &DaemonCounters) {
-        counters.serial_open_failures.fetch_add(1, Ordering::Relaxed);
+        counters
+            .serial_open_failures
+            .fetch_add(1, Ordering::Relaxed);
         // A port unplugged for hours fails every few seconds: log the first
         // failures and then only when the attempt count is a power of two.
         if self.attempt.is_power_of_two() {
