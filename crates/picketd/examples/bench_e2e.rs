@@ -200,8 +200,8 @@ struct Seen {
     messages: Vec<(i64, i64, u64)>,
 }
 
-async fn subscriber(port: u16, seen: Arc<Mutex<Seen>>) -> AsyncClient {
-    let mut options = MqttOptions::new("bench-sub", "127.0.0.1", port);
+async fn subscriber(port: u16, seen: Arc<Mutex<Seen>>, id: &str) -> AsyncClient {
+    let mut options = MqttOptions::new(format!("bench-sub-{id}"), "127.0.0.1", port);
     options
         .set_clean_session(true)
         .set_max_packet_size(1 << 20, 1 << 20);
@@ -352,164 +352,174 @@ async fn main() {
     let pty_a = Socat::start(dir.path(), "a");
     let pty_b = Socat::start(dir.path(), "b");
     let frame_ = frame();
+    // `bench_e2e [throughput|latency|rss]`: one phase per process, so RSS
+    // and latency are not skewed by an earlier phase's backlog.
+    let phase = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let run = |name: &str| phase == "all" || phase == name;
 
-    // ---- 1. Throughput (also start-up time) ------------------------------
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let _sub = subscriber(broker.port, Arc::clone(&seen)).await;
-    let config_ = config(
-        broker.port,
-        &dir.path().join("state-1"),
-        &[&pty_a.device, &pty_b.device],
-        100,
-    );
-    let (running, ready) = start(config_, &dir.path().join("notify-1")).await;
-    println!("start-up to READY=1: {:.1} ms", ready.as_secs_f64() * 1e3);
+    if run("throughput") {
+        // ---- 1. Throughput (also start-up time) ------------------------------
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let _sub = subscriber(broker.port, Arc::clone(&seen), "1").await;
+        let config_ = config(
+            broker.port,
+            &dir.path().join("state-1"),
+            &[&pty_a.device, &pty_b.device],
+            100,
+        );
+        let (running, ready) = start(config_, &dir.path().join("notify-1")).await;
+        println!("start-up to READY=1: {:.1} ms", ready.as_secs_f64() * 1e3);
 
-    let duration = Duration::from_secs(5);
-    let t0 = Instant::now();
-    let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 500usize)]
-        .into_iter()
-        .map(|(path, first)| {
-            let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-            std::thread::spawn(move || write_scans(&mut file, first, 500, 0, duration))
-        })
-        .collect();
-    // MQTT in: one JSON report per message, a fixed 2,000/s.
-    let mut options = MqttOptions::new("bench-pub", "127.0.0.1", broker.port);
-    options.set_max_packet_size(1 << 20, 1 << 20);
-    let (publisher, mut pub_loop) = AsyncClient::new(options, 10_000);
-    tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
-    let mut mqtt_sent = 0u64;
-    let mut sequence = 0u32;
-    while t0.elapsed() < duration {
-        for k in 0..20 {
-            sequence += 1;
-            let message = report(
-                &frame_,
-                sequence,
-                now_us(),
-                3000.0 + f64::from(k) * 60.0,
-                0.0,
-            );
-            publisher
-                .publish(
-                    "picket/bench/sensors/mqtt-0/reports",
-                    QoS::AtLeastOnce,
-                    false,
-                    serde_json::to_vec(&message).unwrap(),
-                )
-                .await
-                .unwrap();
-            mqtt_sent += 1;
+        let duration = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 500usize)]
+            .into_iter()
+            .map(|(path, first)| {
+                let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                std::thread::spawn(move || write_scans(&mut file, first, 500, 0, duration))
+            })
+            .collect();
+        // MQTT in: one JSON report per message, a fixed 2,000/s.
+        let mut options = MqttOptions::new("bench-pub", "127.0.0.1", broker.port);
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (publisher, mut pub_loop) = AsyncClient::new(options, 10_000);
+        tokio::spawn(async move { while pub_loop.poll().await.is_ok() {} });
+        let mut mqtt_sent = 0u64;
+        let mut sequence = 0u32;
+        while t0.elapsed() < duration {
+            for k in 0..20 {
+                sequence += 1;
+                let message = report(
+                    &frame_,
+                    sequence,
+                    now_us(),
+                    3000.0 + f64::from(k) * 60.0,
+                    0.0,
+                );
+                publisher
+                    .publish(
+                        "picket/bench/sensors/mqtt-0/reports",
+                        QoS::AtLeastOnce,
+                        false,
+                        serde_json::to_vec(&message).unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                mqtt_sent += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let serial_sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let report_ = stop(running).await;
+        let _ = wait_delivered(
+            &seen,
+            report_.outputs_enqueued.saturating_sub(1000),
+            Duration::from_secs(60),
+        )
+        .await;
+        let total = t0.elapsed();
+        let delivered = seen.lock().unwrap().messages.len();
+        println!(
+            "throughput: {} detections in (serial {serial_sent} written, mqtt {mqtt_sent}), engine took {} detections, {} outputs enqueued, {delivered} track messages delivered, in {:.2} s: {:.0} detections/s end to end",
+            serial_sent + mqtt_sent,
+            report_.engine.detections,
+            report_.outputs_enqueued,
+            total.as_secs_f64(),
+            report_.engine.detections as f64 / total.as_secs_f64()
+        );
+        println!(
+            "  engine drops {}, mqtt inputs dropped {:?}, mqtt published {:?} acked {:?}, shutdown {:.0} ms, clean {}",
+            report_.engine.dropped.total(),
+            report_.mqtt.map(|m| m.inputs_dropped),
+            report_.mqtt.map(|m| m.published),
+            report_.mqtt.map(|m| m.acked),
+            report_.shutdown_took.as_secs_f64() * 1e3,
+            report_.clean
+        );
     }
-    let serial_sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
-    let report_ = stop(running).await;
-    let _ = wait_delivered(
-        &seen,
-        report_.outputs_enqueued.saturating_sub(1000),
-        Duration::from_secs(60),
-    )
-    .await;
-    let total = t0.elapsed();
-    let delivered = seen.lock().unwrap().messages.len();
-    println!(
-        "throughput: {} detections in (serial {serial_sent} written, mqtt {mqtt_sent}), engine took {} detections, {} outputs enqueued, {delivered} track messages delivered, in {:.2} s: {:.0} detections/s end to end",
-        serial_sent + mqtt_sent,
-        report_.engine.detections,
-        report_.outputs_enqueued,
-        total.as_secs_f64(),
-        report_.engine.detections as f64 / total.as_secs_f64()
-    );
-    println!(
-        "  drops: {:?}, mqtt {:?}, shutdown {:.0} ms, clean {}",
-        report_.engine.dropped.total(),
-        report_.mqtt.map(|m| m.inputs_dropped),
-        report_.shutdown_took.as_secs_f64() * 1e3,
-        report_.clean
-    );
-
-    // ---- 2. Latency at 10,000 detections/s --------------------------------
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let sub = subscriber(broker.port, Arc::clone(&seen)).await;
-    let config_ = config(
-        broker.port,
-        &dir.path().join("state-2"),
-        &[&pty_a.device, &pty_b.device],
-        0,
-    );
-    let (running, _) = start(config_, &dir.path().join("notify-2")).await;
-    let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 100usize)]
-        .into_iter()
-        .map(|(path, first)| {
-            let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-            // 2 ports x 100 targets x 50 scans/s = 10,000 detections/s.
-            std::thread::spawn(move || {
-                write_scans(&mut file, first, 100, 50, Duration::from_secs(6))
+    if run("latency") {
+        // ---- 2. Latency at 10,000 detections/s --------------------------------
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let sub = subscriber(broker.port, Arc::clone(&seen), "2").await;
+        let config_ = config(
+            broker.port,
+            &dir.path().join("state-2"),
+            &[&pty_a.device, &pty_b.device],
+            0,
+        );
+        let (running, _) = start(config_, &dir.path().join("notify-2")).await;
+        let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 100usize)]
+            .into_iter()
+            .map(|(path, first)| {
+                let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                // 2 ports x 100 targets x 50 scans/s = 10,000 detections/s.
+                std::thread::spawn(move || {
+                    write_scans(&mut file, first, 100, 50, Duration::from_secs(6))
+                })
             })
-        })
-        .collect();
-    let sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
-    let report_ = stop(running).await;
-    let _ = wait_delivered(
-        &seen,
-        report_.outputs_enqueued.saturating_sub(1000),
-        Duration::from_secs(30),
-    )
-    .await;
-    let messages = std::mem::take(&mut seen.lock().unwrap().messages);
-    // Skip the first second (track start-up, connections warming).
-    let first = messages.first().map_or(0, |m| m.0);
-    let mut latencies: Vec<i64> = messages
-        .iter()
-        .filter(|m| m.0 > first + 1_000_000 && m.1 > 0)
-        .map(|m| m.0 - m.1)
-        .collect();
-    latencies.sort_unstable();
-    println!(
-        "latency at 10,000 detections/s ({sent} sent, {} samples): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (input write to subscriber receipt, reorder_lag_ms = 0)",
-        latencies.len(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-        percentile(&latencies, 1.0),
-    );
-    drop(sub);
-
-    // ---- 3. RSS with 1,000 live tracks ------------------------------------
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let _sub = subscriber(broker.port, Arc::clone(&seen)).await;
-    let config_ = config(
-        broker.port,
-        &dir.path().join("state-3"),
-        &[&pty_a.device, &pty_b.device],
-        100,
-    );
-    let rss_before = rss_kib();
-    let (running, _) = start(config_, &dir.path().join("notify-3")).await;
-    let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 500usize)]
-        .into_iter()
-        .map(|(path, first)| {
-            let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
-            std::thread::spawn(move || {
-                write_scans(&mut file, first, 500, 5, Duration::from_secs(5))
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
+            .collect();
+        let sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        let report_ = stop(running).await;
+        let _ = wait_delivered(
+            &seen,
+            report_.outputs_enqueued.saturating_sub(1000),
+            Duration::from_secs(30),
+        )
+        .await;
+        let messages = std::mem::take(&mut seen.lock().unwrap().messages);
+        // Skip the first second (track start-up, connections warming).
+        let first = messages.first().map_or(0, |m| m.0);
+        let mut latencies: Vec<i64> = messages
+            .iter()
+            .filter(|m| m.0 > first + 1_000_000 && m.1 > 0)
+            .map(|m| m.0 - m.1)
+            .collect();
+        latencies.sort_unstable();
+        println!(
+            "latency at 10,000 detections/s ({sent} sent, {} samples): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (input write to subscriber receipt, reorder_lag_ms = 0)",
+            latencies.len(),
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            percentile(&latencies, 1.0),
+        );
+        drop(sub);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss = rss_kib();
-    let report_ = stop(running).await;
-    let live: std::collections::BTreeSet<u64> =
-        seen.lock().unwrap().messages.iter().map(|m| m.2).collect();
-    println!(
-        "RSS with 1,000 live tracks: {:.1} MB (process: daemon + harness; {:.1} MB before start), {} detections, {} outputs, {} seqs seen",
-        rss as f64 / 1024.0,
-        rss_before as f64 / 1024.0,
-        report_.engine.detections,
-        report_.outputs_enqueued,
-        live.len()
-    );
+    if run("rss") {
+        // ---- 3. RSS with 1,000 live tracks ------------------------------------
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let _sub = subscriber(broker.port, Arc::clone(&seen), "3").await;
+        let config_ = config(
+            broker.port,
+            &dir.path().join("state-3"),
+            &[&pty_a.device, &pty_b.device],
+            100,
+        );
+        let rss_before = rss_kib();
+        let (running, _) = start(config_, &dir.path().join("notify-3")).await;
+        let writers: Vec<_> = [(&pty_a.sensor, 0usize), (&pty_b.sensor, 500usize)]
+            .into_iter()
+            .map(|(path, first)| {
+                let mut file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                std::thread::spawn(move || {
+                    write_scans(&mut file, first, 500, 5, Duration::from_secs(5))
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rss = rss_kib();
+        let report_ = stop(running).await;
+        let live: std::collections::BTreeSet<u64> =
+            seen.lock().unwrap().messages.iter().map(|m| m.2).collect();
+        println!(
+            "RSS with 1,000 live tracks: {:.1} MB (process: daemon + harness; {:.1} MB before start), {} detections, {} outputs, {} seqs seen",
+            rss as f64 / 1024.0,
+            rss_before as f64 / 1024.0,
+            report_.engine.detections,
+            report_.outputs_enqueued,
+            live.len()
+        );
+    }
 }
