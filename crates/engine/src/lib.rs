@@ -33,18 +33,19 @@
 //! # use picket_engine::*;
 //! # fn publish(_: &Output) {}
 //! # fn next_input() -> Option<RawInput> { None }
-//! # let config: EngineConfig = unimplemented!();
-//! let mut engine = Engine::new(config)?;
-//! while let Some(input) = next_input() {
-//!     // Record `input` first; replaying the recording repeats this loop.
-//!     for output in engine.handle_input(&input) {
-//!         publish(output); // the outbox stamps `seq` with Output::set_seq
+//! fn run(config: EngineConfig) -> Result<(), ConfigError> {
+//!     let mut engine = Engine::new(config)?;
+//!     while let Some(input) = next_input() {
+//!         // Record `input` first; replaying the recording repeats this loop.
+//!         for output in engine.handle_input(&input) {
+//!             publish(output); // the outbox stamps `seq` with Output::set_seq
+//!         }
 //!     }
+//!     for output in engine.flush() {
+//!         publish(output);
+//!     }
+//!     Ok(())
 //! }
-//! for output in engine.flush() {
-//!     publish(output);
-//! }
-//! # Ok::<(), ConfigError>(())
 //! ```
 //! Call [`Engine::handle_tick`] about once a second from the host clock (and
 //! record the ticks too): it releases reports when no input arrives,
