@@ -922,7 +922,7 @@ dir = "/tmp/picket-state"
 
     #[test]
     fn example_config_is_valid() {
-        let text = include_str!("../config/picketd.toml");
+        let text = include_str!("../../../config/picketd.toml");
         let config = parse(text).unwrap();
         let kinds: Vec<SensorKind> = config.engine.sensors.iter().map(|s| s.kind).collect();
         for kind in [
