@@ -485,6 +485,7 @@ fn engine_thread(
         let mut tick = tokio::time::interval(context.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch: Vec<RawInput> = Vec::with_capacity(INPUT_BATCH);
+        let mut outputs: Vec<Output> = Vec::new();
         let mut last_ping: Option<Instant> = None;
         let mut last_status = Instant::now();
         loop {
@@ -516,7 +517,7 @@ fn engine_thread(
                         // Every source is gone: only at shutdown.
                         break;
                     }
-                    handle_batch(&mut engine, &mut batch, &context);
+                    handle_batch(&mut engine, &mut batch, &mut outputs, &context);
                 }
             }
         }
@@ -530,13 +531,13 @@ fn engine_thread(
                     batch.push(input);
                     taken += 1;
                     if batch.len() == INPUT_BATCH {
-                        handle_batch(&mut engine, &mut batch, &context);
+                        handle_batch(&mut engine, &mut batch, &mut outputs, &context);
                     }
                 }
                 Err(_) => break,
             }
         }
-        handle_batch(&mut engine, &mut batch, &context);
+        handle_batch(&mut engine, &mut batch, &mut outputs, &context);
         inputs.close();
         let outputs = engine.flush();
         commit(outputs, &context);
@@ -548,22 +549,29 @@ fn engine_thread(
 }
 
 /// Feeds a batch to the engine and commits all its outputs at once.
-fn handle_batch(engine: &mut Engine, batch: &mut Vec<RawInput>, context: &EngineContext) {
+///
+/// The engine runs without the outbox lock: the MQTT task takes the same
+/// lock to publish and acknowledge, and under a flood an engine holding it
+/// across whole batches starved the publisher (an unfair mutex re-taken
+/// back to back), so outputs piled up undelivered.
+fn handle_batch(
+    engine: &mut Engine,
+    batch: &mut Vec<RawInput>,
+    outputs: &mut Vec<Output>,
+    context: &EngineContext,
+) {
     if batch.is_empty() {
         return;
     }
-    let mut outbox = lock(&context.outbox);
-    let mut staged = 0u64;
+    outputs.clear();
     for input in batch.drain(..) {
         context
             .counters
             .engine_inputs
             .fetch_add(1, Ordering::Relaxed);
-        for output in engine.handle_input(&input) {
-            staged += stage(&mut outbox, output, &context.counters);
-        }
+        outputs.extend_from_slice(engine.handle_input(&input));
     }
-    finish_commit(&mut outbox, staged, context);
+    commit(outputs, context);
 }
 
 /// Commits the outputs of one tick or flush.
