@@ -188,11 +188,7 @@ impl Record for TruthRecord {
     }
 
     fn check(&self) -> Result<(), String> {
-        finite("t", self.t)?;
-        finite("x", self.x)?;
-        finite("y", self.y)?;
-        finite("vx", self.vx)?;
-        finite("vy", self.vy)
+        kinematic_state(self.t, self.x, self.y, self.vx, self.vy)
     }
 }
 
@@ -202,12 +198,15 @@ impl Record for TrackRecord {
     }
 
     fn check(&self) -> Result<(), String> {
-        finite("t", self.t)?;
-        finite("x", self.x)?;
-        finite("y", self.y)?;
-        finite("vx", self.vx)?;
-        finite("vy", self.vy)
+        kinematic_state(self.t, self.x, self.y, self.vx, self.vy)
     }
+}
+
+/// Truth and track rows share one rule: every number finite.
+fn kinematic_state(t: f64, x: f64, y: f64, vx: f64, vy: f64) -> Result<(), String> {
+    [("t", t), ("x", x), ("y", y), ("vx", vx), ("vy", vy)]
+        .into_iter()
+        .try_for_each(|(name, v)| finite(name, v))
 }
 
 /// Reads records one line at a time, so a recording of any length streams
