@@ -5,3 +5,5 @@ pub mod demo;
 pub mod plot;
 pub mod rng;
 pub mod scenario;
+pub mod scenario_file;
+pub mod sensors;

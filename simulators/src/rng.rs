@@ -74,6 +74,14 @@ impl Rng {
         if mean.is_nan() || mean <= 0.0 {
             return 0;
         }
+        // exp(-mean) underflows past ~700 and the product method costs
+        // O(mean): radiation counts (hundreds a second) take the normal
+        // approximation, whose error at such means is far below the
+        // detector's own Poisson spread. Clutter means stay on the exact
+        // path, so existing scenarios keep their streams.
+        if mean > 50.0 {
+            return (mean + mean.sqrt() * self.normal()).round().max(0.0) as usize;
+        }
         let limit = (-mean).exp();
         let mut product = self.unit();
         let mut count = 0;

@@ -7,9 +7,20 @@
 //! tracker tuned on the sample can be checked on scenarios it has never
 //! seen. Every random draw comes from one seeded [`Rng`], in a fixed order,
 //! so a seed gives the same files on every machine.
+//!
+//! A site scenario (a scenario file, see [`crate::scenario_file`]) adds what
+//! a real border segment has: ground nodes of each modality, a checkpoint
+//! lane with a radiation portal, cameras, positioned radars, scripted
+//! movers (walkers, vehicles, erratic animals, radiation carriers) and
+//! sensor faults. Those sensors produce [`SensorEvent`]s, what the real
+//! sensor would say in its own terms (presence, bearing, range-bearing,
+//! counts), which [`crate::sensors`] turns into picket-wire messages. Their
+//! draws come from a second stream seeded from the same seed, so the
+//! sample-shaped scenarios above keep their exact streams.
 
 use crate::rng::Rng;
 use picket_cli::formats::{DetectionRecord, MeasurementRecord, TruthRecord};
+use picket_wire::{GroundModality, TargetClass};
 
 /// Simulation time step in seconds. Every sensor schedule is a multiple of
 /// it, so scans fall exactly on the grid and truth is exact at scan times.
@@ -36,6 +47,14 @@ pub struct RadarConfig {
     /// Mean number of false detections per scan (Poisson, uniform over
     /// coverage).
     pub clutter_per_scan: f64,
+    /// Where the radar stands, for a radar that measures range and bearing
+    /// (then `center` is this and `radius` its range, and `sigma` is its
+    /// range noise); `None` for one that reports positions.
+    pub position: Option<[f64; 2]>,
+    /// Bearing noise of a positioned radar, degrees (1 sigma).
+    pub bearing_sigma_deg: f64,
+    /// How its reports reach picketd.
+    pub transport: Transport,
 }
 
 /// A line of unattended ground sensors along the border.
@@ -59,6 +78,173 @@ pub struct UgsConfig {
     pub jitter: f64,
 }
 
+/// How a virtual sensor reaches picketd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// picket-wire frames on a serial line (a pty in the simulator).
+    Serial,
+    /// JSON messages on `picket/<site>/sensors/<id>/reports`.
+    Mqtt,
+}
+
+/// An unattended ground node: reports presence when a mover it can sense
+/// is within its radius.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroundNodeConfig {
+    /// Sensor id.
+    pub id: String,
+    /// Sensing principle; a magnetic node senses vehicles only.
+    pub modality: GroundModality,
+    /// Position in the site frame (east, north), metres.
+    pub position: [f64; 2],
+    /// Detection radius, metres.
+    pub radius: f64,
+    /// Probability of reporting a mover in range, per `period`.
+    pub pd: f64,
+    /// False reports per hour with nothing in range.
+    pub false_alarms_per_hour: f64,
+    /// Shortest gap between two reports, seconds (the node's hold-off).
+    pub period: f64,
+    /// Heartbeat period, seconds.
+    pub heartbeat: f64,
+    /// Serial or MQTT.
+    pub transport: Transport,
+}
+
+/// A radiation portal monitor on the checkpoint lane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortalConfig {
+    /// Sensor id.
+    pub id: String,
+    /// Position in the site frame, metres.
+    pub position: [f64; 2],
+    /// Attribution radius given to picketd, metres.
+    pub radius: f64,
+    /// Counting interval, seconds.
+    pub interval: f64,
+    /// Gamma background, counts per second.
+    pub gamma_background_cps: f64,
+    /// Neutron background, counts per second.
+    pub neutron_background_cps: f64,
+    /// Heartbeat period, seconds.
+    pub heartbeat: f64,
+    /// Serial or MQTT.
+    pub transport: Transport,
+}
+
+/// A camera with on-board detection: reports the bearing and class of
+/// movers in its field of view and range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraConfig {
+    /// Sensor id.
+    pub id: String,
+    /// Position in the site frame, metres.
+    pub position: [f64; 2],
+    /// Optical axis, degrees clockwise from north.
+    pub heading_deg: f64,
+    /// Full horizontal field of view, degrees.
+    pub fov_deg: f64,
+    /// Detection range, metres.
+    pub range: f64,
+    /// Seconds between analysed frames.
+    pub period: f64,
+    /// Probability of detecting a mover in view on a frame.
+    pub pd: f64,
+    /// Bearing noise, degrees (1 sigma).
+    pub bearing_sigma_deg: f64,
+    /// False detections per hour.
+    pub false_alarms_per_hour: f64,
+    /// Serial or MQTT.
+    pub transport: Transport,
+}
+
+/// What a mover is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoverKind {
+    /// A person on foot.
+    Walker,
+    /// A car or truck.
+    Vehicle,
+    /// A nuisance: trips ground nodes, wanders, never carries a source.
+    Animal,
+}
+
+impl MoverKind {
+    /// The class a sensor that recognises it would report.
+    pub fn class(self) -> TargetClass {
+        match self {
+            MoverKind::Walker => TargetClass::Person,
+            MoverKind::Vehicle => TargetClass::Vehicle,
+            MoverKind::Animal => TargetClass::Animal,
+        }
+    }
+}
+
+/// A radioactive source carried by a mover: count rates it adds at 1 m
+/// from a detector, falling with the square of the distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RadiationSource {
+    /// Gamma counts per second at 1 m.
+    pub gamma_cps_at_1m: f64,
+    /// Neutron counts per second at 1 m.
+    pub neutron_cps_at_1m: f64,
+}
+
+/// A scripted mover of a site scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoverSpec {
+    /// Walker, vehicle or animal.
+    pub kind: MoverKind,
+    /// When it appears, seconds.
+    pub start: f64,
+    /// Speed, m/s (an animal's mean speed).
+    pub speed: f64,
+    /// Waypoints in the site frame; a walker or vehicle follows them and
+    /// leaves at the last one, an animal starts at the first and wanders
+    /// within the box they span.
+    pub path: Vec<[f64; 2]>,
+    /// A carried source, for radiation carriers.
+    pub source: Option<RadiationSource>,
+}
+
+/// What goes wrong with a sensor, and when.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    /// Says nothing at all (no reports, no heartbeats).
+    Silent,
+    /// False reports at this many per hour on top of its own rate.
+    Noisy {
+        /// Extra false reports per hour.
+        false_alarms_per_hour: f64,
+    },
+}
+
+/// A sensor fault over an interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    /// The sensor.
+    pub sensor: String,
+    /// The fault.
+    pub kind: FaultKind,
+    /// Start, seconds.
+    pub from: f64,
+    /// End, seconds.
+    pub to: f64,
+}
+
+/// The site: its id and where its frame's origin is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSpec {
+    /// Site id (the second level of picketd's topics).
+    pub id: String,
+    /// Origin latitude, degrees (WGS84).
+    pub lat: f64,
+    /// Origin longitude, degrees.
+    pub lon: f64,
+    /// Origin height above the ellipsoid, metres.
+    pub alt_m: f64,
+}
+
 /// Everything that defines a scenario; [`ScenarioConfig::sample_like`] gives
 /// the shape of the public sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +265,18 @@ pub struct ScenarioConfig {
     pub radars: Vec<RadarConfig>,
     /// Ground sensor line.
     pub ugs: UgsConfig,
+    /// The site (id and WGS84 origin) of a site scenario.
+    pub site: Option<SiteSpec>,
+    /// Individually placed ground nodes.
+    pub ground_nodes: Vec<GroundNodeConfig>,
+    /// Radiation portals.
+    pub portals: Vec<PortalConfig>,
+    /// Cameras.
+    pub cameras: Vec<CameraConfig>,
+    /// Scripted movers.
+    pub movers: Vec<MoverSpec>,
+    /// Sensor faults.
+    pub faults: Vec<FaultConfig>,
 }
 
 impl ScenarioConfig {
@@ -101,6 +299,9 @@ impl ScenarioConfig {
                     sigma: 5.0,
                     pd: 0.9,
                     clutter_per_scan: 4.0,
+                    position: None,
+                    bearing_sigma_deg: 0.0,
+                    transport: Transport::Mqtt,
                 },
                 RadarConfig {
                     id: "radar-2".into(),
@@ -111,6 +312,9 @@ impl ScenarioConfig {
                     sigma: 10.0,
                     pd: 0.8,
                     clutter_per_scan: 2.0,
+                    position: None,
+                    bearing_sigma_deg: 0.0,
+                    transport: Transport::Mqtt,
                 },
             ],
             ugs: UgsConfig {
@@ -122,7 +326,22 @@ impl ScenarioConfig {
                 false_report: 0.002,
                 jitter: 60.0,
             },
+            site: None,
+            ground_nodes: Vec::new(),
+            portals: Vec::new(),
+            cameras: Vec::new(),
+            movers: Vec::new(),
+            faults: Vec::new(),
         }
+    }
+
+    /// True if the scenario has any site sensor (ground node, portal,
+    /// camera or positioned radar): then truth is written every tick.
+    fn has_site_sensors(&self) -> bool {
+        !self.ground_nodes.is_empty()
+            || !self.portals.is_empty()
+            || !self.cameras.is_empty()
+            || self.radars.iter().any(|r| r.position.is_some())
     }
 }
 
@@ -136,6 +355,77 @@ pub struct Scenario {
     pub truth: Vec<TruthRecord>,
     /// How many detections were false (clutter or false node reports).
     pub false_detections: usize,
+    /// What every sensor said in its own terms, sorted by time: the input
+    /// of the virtual sensors.
+    pub events: Vec<SensorEvent>,
+    /// Truth ids of movers carrying a radiation source.
+    pub carriers: Vec<u64>,
+    /// Truth id and kind of every mover.
+    pub kinds: Vec<(u64, MoverKind)>,
+}
+
+/// One thing a sensor said, in its own terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorEvent {
+    /// Scenario time, seconds.
+    pub t: f64,
+    /// Sensor id.
+    pub sensor: String,
+    /// What it said.
+    pub body: EventBody,
+}
+
+/// The content of a [`SensorEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventBody {
+    /// A position in the site frame (a radar without a known position, a
+    /// geolocating detector).
+    Position {
+        /// East, metres.
+        x: f64,
+        /// North, metres.
+        y: f64,
+        /// Declared noise per axis, metres.
+        sigma: f64,
+    },
+    /// Range and azimuth from a positioned radar.
+    RangeBearing {
+        /// Ground range, metres.
+        range: f64,
+        /// Azimuth, degrees clockwise from north.
+        azimuth_deg: f64,
+        /// What the radar makes of it.
+        class: TargetClass,
+    },
+    /// A ground node's presence report.
+    Ground {
+        /// Sensing principle.
+        modality: GroundModality,
+        /// Signal-to-noise ratio, dB.
+        snr_db: f64,
+        /// The node's class hint.
+        class: TargetClass,
+    },
+    /// A camera detection.
+    Camera {
+        /// Azimuth, degrees clockwise from north.
+        azimuth_deg: f64,
+        /// The detector's class.
+        class: TargetClass,
+        /// Its confidence, percent.
+        confidence_pct: u8,
+    },
+    /// One counting interval of a radiation detector, ending at `t`.
+    Radiation {
+        /// Interval length, seconds.
+        interval: f64,
+        /// Gamma counts.
+        gamma: u32,
+        /// Neutron counts.
+        neutron: u32,
+    },
+    /// A health report.
+    Heartbeat,
 }
 
 /// One mover: position, velocity and an ongoing turn.
@@ -148,6 +438,19 @@ struct Mover {
     /// Turn rate in rad/s while turning, and ticks of turn left.
     turn: (f64, u64),
     alive: bool,
+    kind: MoverKind,
+    /// Remaining waypoints of a scripted mover (next first).
+    route: Vec<[f64; 2]>,
+    speed: f64,
+    /// An animal's wander box.
+    wander: Option<[[f64; 2]; 2]>,
+    source: Option<RadiationSource>,
+    /// When it left the scene for good (a scripted mover at its last
+    /// waypoint), so that leaving is not mistaken for walking out of area.
+    done: bool,
+    /// A mover of a scenario file (route or animal): it draws from the site
+    /// stream, never from the sample-shaped one.
+    scripted: bool,
 }
 
 impl Mover {
@@ -165,6 +468,42 @@ impl Mover {
         } else {
             self.pos[0] += vx * TICK;
             self.pos[1] += vy * TICK;
+        }
+    }
+
+    /// One tick towards the next waypoint; leaves at the last one.
+    fn follow_route(&mut self) {
+        let mut budget = self.speed * TICK;
+        while let Some(&target) = self.route.first() {
+            let d = [target[0] - self.pos[0], target[1] - self.pos[1]];
+            let dist = d[0].hypot(d[1]);
+            if dist > budget {
+                self.vel = [d[0] / dist * self.speed, d[1] / dist * self.speed];
+                self.pos[0] += self.vel[0] * budget / self.speed;
+                self.pos[1] += self.vel[1] * budget / self.speed;
+                return;
+            }
+            self.pos = target;
+            budget -= dist;
+            self.route.remove(0);
+        }
+        self.alive = false;
+        self.done = true;
+    }
+
+    /// One tick of an animal: straight on, bouncing off its box; the
+    /// heading is redrawn once a second by the caller.
+    fn wander_step(&mut self) {
+        let Some([lo, hi]) = self.wander else {
+            return;
+        };
+        for axis in 0..2 {
+            self.pos[axis] += self.vel[axis] * TICK;
+            let (min, max) = (lo[axis].min(hi[axis]), lo[axis].max(hi[axis]));
+            if self.pos[axis] < min || self.pos[axis] > max {
+                self.vel[axis] = -self.vel[axis];
+                self.pos[axis] = self.pos[axis].clamp(min, max);
+            }
         }
     }
 }
@@ -203,12 +542,63 @@ fn position(t: f64, sensor: &str, x: f64, y: f64, var: f64) -> DetectionRecord {
     }
 }
 
+/// Azimuth of `to` seen from `from`, degrees clockwise from north in
+/// [0, 360).
+pub fn azimuth_deg(from: [f64; 2], to: [f64; 2]) -> f64 {
+    (to[0] - from[0])
+        .atan2(to[1] - from[1])
+        .to_degrees()
+        .rem_euclid(360.0)
+}
+
+fn distance(a: [f64; 2], b: [f64; 2]) -> f64 {
+    (a[0] - b[0]).hypot(a[1] - b[1])
+}
+
+/// The fault in force on `sensor` at `t`: silent, and extra false reports
+/// per hour.
+fn fault_at(faults: &[FaultConfig], sensor: &str, t: f64) -> (bool, f64) {
+    let mut silent = false;
+    let mut extra = 0.0;
+    for f in faults
+        .iter()
+        .filter(|f| f.sensor == sensor && (f.from..f.to).contains(&t))
+    {
+        match f.kind {
+            FaultKind::Silent => silent = true,
+            FaultKind::Noisy {
+                false_alarms_per_hour,
+            } => extra += false_alarms_per_hour,
+        }
+    }
+    (silent, extra)
+}
+
+/// Staggers periodic reports of sensor number `index` so that a site's
+/// heartbeats do not all land on one tick.
+fn stagger(index: usize, period_ticks: u64) -> u64 {
+    (index as u64 * 7) % period_ticks.max(1)
+}
+
+/// State of the site sensors between ticks.
+#[derive(Debug, Default)]
+struct SiteState {
+    /// Per ground node: tick before which it stays quiet (hold-off).
+    node_quiet_until: Vec<u64>,
+    /// Per portal: expected gamma and neutron counts so far this interval.
+    portal_expected: Vec<[f64; 2]>,
+}
+
 /// Generates the scenario `config` describes.
 pub fn generate(config: &ScenarioConfig) -> Scenario {
     let mut rng = Rng::new(config.seed);
+    // Site sensors and scripted movers draw from their own stream, so the
+    // sample-shaped part of a scenario is the same with or without them.
+    let mut srng = Rng::new(config.seed ^ 0x5173_e5ca_fe00_0001);
     let [width, height] = config.area;
     let border = height / 2.0;
     let end_tick = ticks(config.duration);
+    let site = config.has_site_sensors();
 
     let mut movers = Vec::new();
     for n in 0..config.walkers + config.vehicles {
@@ -243,6 +633,60 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
             vel,
             turn: (0.0, 0),
             alive: false,
+            kind: if walker {
+                MoverKind::Walker
+            } else {
+                MoverKind::Vehicle
+            },
+            route: Vec::new(),
+            speed: vel[0].hypot(vel[1]),
+            wander: None,
+            source: None,
+            done: false,
+            scripted: false,
+        });
+    }
+    for spec in &config.movers {
+        let id = movers.len() as u64 + 1;
+        let first = spec.path.first().copied().unwrap_or([0.0, 0.0]);
+        let (route, wander, vel) = if spec.kind == MoverKind::Animal {
+            let (lo, hi) = spec.path.iter().fold((first, first), |(lo, hi), p| {
+                (
+                    [lo[0].min(p[0]), lo[1].min(p[1])],
+                    [hi[0].max(p[0]), hi[1].max(p[1])],
+                )
+            });
+            let heading = srng.uniform(0.0, std::f64::consts::TAU);
+            (
+                Vec::new(),
+                Some([lo, hi]),
+                [spec.speed * heading.sin(), spec.speed * heading.cos()],
+            )
+        } else {
+            let route: Vec<[f64; 2]> = spec.path.iter().skip(1).copied().collect();
+            let next = route.first().copied().unwrap_or(first);
+            let d = [next[0] - first[0], next[1] - first[1]];
+            let dist = d[0].hypot(d[1]).max(1e-9);
+            (
+                route,
+                None,
+                [d[0] / dist * spec.speed, d[1] / dist * spec.speed],
+            )
+        };
+        movers.push(Mover {
+            id,
+            start_tick: ticks(spec.start),
+            pos: first,
+            vel,
+            turn: (0.0, 0),
+            alive: false,
+            kind: spec.kind,
+            route,
+            speed: spec.speed,
+            wander,
+            source: spec.source,
+            done: false,
+            scripted: true,
         });
     }
 
@@ -271,19 +715,55 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
         .collect();
 
     let inside = |p: [f64; 2]| (0.0..=width).contains(&p[0]) && (0.0..=height).contains(&p[1]);
-    let mut scenario = Scenario::default();
+    let mut scenario = Scenario {
+        carriers: movers
+            .iter()
+            .filter(|m| m.source.is_some())
+            .map(|m| m.id)
+            .collect(),
+        kinds: movers.iter().map(|m| (m.id, m.kind)).collect(),
+        ..Scenario::default()
+    };
+    let mut state = SiteState {
+        node_quiet_until: vec![0; config.ground_nodes.len()],
+        portal_expected: vec![[0.0, 0.0]; config.portals.len()],
+    };
     let mut scan = Vec::new();
     for tick in 0..=end_tick {
         let t = tick as f64 * TICK;
         for m in movers.iter_mut() {
+            if m.done {
+                continue;
+            }
             if tick == m.start_tick {
                 m.alive = true;
             } else if m.alive {
-                m.step();
-                m.alive = inside(m.pos);
+                if m.wander.is_some() {
+                    m.wander_step();
+                } else if m.scripted {
+                    m.follow_route();
+                } else {
+                    m.step();
+                    m.alive = inside(m.pos);
+                }
+            }
+            if !m.alive {
+                continue;
+            }
+            if m.wander.is_some() {
+                // Animals change heading and pace every second, at random.
+                if tick.is_multiple_of(4) {
+                    let heading = m.vel[0].atan2(m.vel[1]) + 0.9 * srng.normal();
+                    let speed = m.speed * srng.uniform(0.2, 1.8);
+                    m.vel = [speed * heading.sin(), speed * heading.cos()];
+                }
+                continue;
+            }
+            if m.scripted {
+                continue;
             }
             // Turn decisions once a second, so the rate is per second.
-            if m.alive && m.turn.1 == 0 && tick.is_multiple_of(4) && rng.chance(config.turn_rate) {
+            if m.turn.1 == 0 && tick.is_multiple_of(4) && rng.chance(config.turn_rate) {
                 let angle = rng.uniform(30f64.to_radians(), 90f64.to_radians());
                 let speed = m.vel[0].hypot(m.vel[1]);
                 // Walkers turn on the spot in a few seconds; vehicles take
@@ -300,6 +780,10 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
                 continue;
             }
             any_scan = true;
+            if let Some(origin) = radar.position {
+                positioned_radar_scan(radar, origin, t, &movers, &mut srng, &mut scenario);
+                continue;
+            }
             let covers = |p: [f64; 2]| {
                 radar
                     .center
@@ -325,6 +809,19 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
                 scenario.false_detections += 1;
             }
             shuffle(&mut rng, &mut scan);
+            for d in &scan {
+                if let MeasurementRecord::Position { x, y, .. } = d.measurement {
+                    scenario.events.push(SensorEvent {
+                        t,
+                        sensor: radar.id.clone(),
+                        body: EventBody::Position {
+                            x,
+                            y,
+                            sigma: radar.sigma,
+                        },
+                    });
+                }
+            }
             scenario.detections.append(&mut scan);
         }
         for node in &nodes {
@@ -350,8 +847,11 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
                     .push(position(t, &node.id, x, y, node.var));
             }
         }
+        if site {
+            site_sensors_tick(config, tick, &movers, &mut state, &mut srng, &mut scenario);
+        }
 
-        if any_scan {
+        if any_scan || site {
             scenario
                 .truth
                 .extend(movers.iter().filter(|m| m.alive).map(|m| TruthRecord {
@@ -365,6 +865,255 @@ pub fn generate(config: &ScenarioConfig) -> Scenario {
         }
     }
     scenario
+}
+
+/// One scan of a radar that measures range and azimuth from where it
+/// stands: movers in range (animals, small and slow, half as often), and
+/// clutter uniform over its disc.
+fn positioned_radar_scan(
+    radar: &RadarConfig,
+    origin: [f64; 2],
+    t: f64,
+    movers: &[Mover],
+    srng: &mut Rng,
+    scenario: &mut Scenario,
+) {
+    let range_var = radar.sigma * radar.sigma;
+    let push = |scenario: &mut Scenario, range: f64, az: f64, class: TargetClass| {
+        let range = range.max(0.0);
+        let (s, c) = az.to_radians().sin_cos();
+        let cross = range * radar.bearing_sigma_deg.to_radians();
+        let var = range_var.max(cross * cross);
+        scenario.detections.push(position(
+            t,
+            &radar.id,
+            origin[0] + range * s,
+            origin[1] + range * c,
+            var,
+        ));
+        scenario.events.push(SensorEvent {
+            t,
+            sensor: radar.id.clone(),
+            body: EventBody::RangeBearing {
+                range,
+                azimuth_deg: az.rem_euclid(360.0),
+                class,
+            },
+        });
+    };
+    for m in movers.iter().filter(|m| m.alive) {
+        let range = distance(origin, m.pos);
+        if range > radar.radius || range < 1.0 {
+            continue;
+        }
+        let pd = if m.kind == MoverKind::Animal {
+            radar.pd * 0.5
+        } else {
+            radar.pd
+        };
+        if srng.chance(pd) {
+            let r = range + radar.sigma * srng.normal();
+            let az = azimuth_deg(origin, m.pos) + radar.bearing_sigma_deg * srng.normal();
+            push(scenario, r, az, TargetClass::Unknown);
+        }
+    }
+    for _ in 0..srng.poisson(radar.clutter_per_scan) {
+        let (dx, dy) = srng.in_disc(radar.radius);
+        let p = [origin[0] + dx, origin[1] + dy];
+        push(
+            scenario,
+            distance(origin, p),
+            azimuth_deg(origin, p),
+            TargetClass::Unknown,
+        );
+        scenario.false_detections += 1;
+    }
+}
+
+/// The class a sensor reports for a mover it sensed: right most of the
+/// time, else unknown; passive infrared cannot tell.
+fn class_hint(srng: &mut Rng, modality: GroundModality, kind: MoverKind) -> TargetClass {
+    if modality == GroundModality::PassiveInfrared || !srng.chance(0.75) {
+        TargetClass::Unknown
+    } else {
+        kind.class()
+    }
+}
+
+/// One tick of every ground node, portal and camera.
+fn site_sensors_tick(
+    config: &ScenarioConfig,
+    tick: u64,
+    movers: &[Mover],
+    state: &mut SiteState,
+    srng: &mut Rng,
+    scenario: &mut Scenario,
+) {
+    let t = tick as f64 * TICK;
+    let mut index = 0;
+    let heartbeat = |scenario: &mut Scenario, id: &str, period: f64, index: usize| {
+        let period_ticks = ticks(period).max(1);
+        if on_schedule(tick, period_ticks, stagger(index, period_ticks)) {
+            scenario.events.push(SensorEvent {
+                t,
+                sensor: id.to_owned(),
+                body: EventBody::Heartbeat,
+            });
+        }
+    };
+
+    for (n, node) in config.ground_nodes.iter().enumerate() {
+        index += 1;
+        let (silent, extra) = fault_at(&config.faults, &node.id, t);
+        if silent {
+            continue;
+        }
+        heartbeat(scenario, &node.id, node.heartbeat, index);
+        let Some(quiet_until) = state.node_quiet_until.get_mut(n) else {
+            continue;
+        };
+        if tick < *quiet_until {
+            continue;
+        }
+        let senses = |m: &&Mover| {
+            m.alive
+                && distance(m.pos, node.position) <= node.radius
+                && (node.modality != GroundModality::Magnetic || m.kind == MoverKind::Vehicle)
+        };
+        let nearest = movers.iter().filter(senses).min_by(|a, b| {
+            distance(a.pos, node.position).total_cmp(&distance(b.pos, node.position))
+        });
+        let report = match nearest {
+            Some(m) => {
+                *quiet_until = tick + ticks(node.period).max(1);
+                srng.chance(node.pd).then(|| {
+                    let closeness = 1.0 - distance(m.pos, node.position) / node.radius;
+                    (
+                        10.0 + 15.0 * closeness + srng.normal(),
+                        class_hint(srng, node.modality, m.kind),
+                    )
+                })
+            }
+            None => {
+                let rate = (node.false_alarms_per_hour + extra) / 3600.0 * TICK;
+                srng.chance(rate).then(|| {
+                    *quiet_until = tick + ticks(node.period).max(1);
+                    scenario.false_detections += 1;
+                    (6.0 + 2.0 * srng.unit(), TargetClass::Unknown)
+                })
+            }
+        };
+        if let Some((snr_db, class)) = report {
+            let half = node.radius / 2.0;
+            let [x, y] = node.position;
+            scenario
+                .detections
+                .push(position(t, &node.id, x, y, half * half));
+            scenario.events.push(SensorEvent {
+                t,
+                sensor: node.id.clone(),
+                body: EventBody::Ground {
+                    modality: node.modality,
+                    snr_db,
+                    class,
+                },
+            });
+        }
+    }
+
+    for (n, portal) in config.portals.iter().enumerate() {
+        index += 1;
+        let (silent, _) = fault_at(&config.faults, &portal.id, t);
+        if !silent {
+            heartbeat(scenario, &portal.id, portal.heartbeat, index);
+        }
+        let Some(expected) = state.portal_expected.get_mut(n) else {
+            continue;
+        };
+        if tick > 0 {
+            expected[0] += portal.gamma_background_cps * TICK;
+            expected[1] += portal.neutron_background_cps * TICK;
+            for m in movers.iter().filter(|m| m.alive) {
+                if let Some(source) = m.source {
+                    // Inverse square, held at 1 m: a source cannot get
+                    // closer than the detector face.
+                    let r2 = distance(m.pos, portal.position).powi(2).max(1.0);
+                    expected[0] += source.gamma_cps_at_1m / r2 * TICK;
+                    expected[1] += source.neutron_cps_at_1m / r2 * TICK;
+                }
+            }
+        }
+        let interval_ticks = ticks(portal.interval).max(1);
+        if tick > 0 && tick.is_multiple_of(interval_ticks) {
+            let gamma = srng.poisson(expected[0]);
+            let neutron = srng.poisson(expected[1]);
+            *expected = [0.0, 0.0];
+            if !silent {
+                scenario.events.push(SensorEvent {
+                    t,
+                    sensor: portal.id.clone(),
+                    body: EventBody::Radiation {
+                        interval: interval_ticks as f64 * TICK,
+                        gamma: u32::try_from(gamma).unwrap_or(u32::MAX),
+                        neutron: u32::try_from(neutron).unwrap_or(u32::MAX),
+                    },
+                });
+            }
+        }
+    }
+
+    for camera in &config.cameras {
+        index += 1;
+        let period_ticks = ticks(camera.period).max(1);
+        let (silent, extra) = fault_at(&config.faults, &camera.id, t);
+        if silent || !on_schedule(tick, period_ticks, stagger(index, period_ticks)) {
+            continue;
+        }
+        let in_view = |p: [f64; 2]| {
+            let off = (azimuth_deg(camera.position, p) - camera.heading_deg + 540.0)
+                .rem_euclid(360.0)
+                - 180.0;
+            let range = distance(camera.position, p);
+            range <= camera.range && range > 1.0 && off.abs() <= camera.fov_deg / 2.0
+        };
+        for m in movers.iter().filter(|m| m.alive && in_view(m.pos)) {
+            if !srng.chance(camera.pd) {
+                continue;
+            }
+            let azimuth_deg = (azimuth_deg(camera.position, m.pos)
+                + camera.bearing_sigma_deg * srng.normal())
+            .rem_euclid(360.0);
+            let right = srng.chance(0.9);
+            let confidence_pct = srng.uniform(60.0, 95.0).round() as u8;
+            scenario.events.push(SensorEvent {
+                t,
+                sensor: camera.id.clone(),
+                body: EventBody::Camera {
+                    azimuth_deg,
+                    class: if right {
+                        m.kind.class()
+                    } else {
+                        TargetClass::Unknown
+                    },
+                    confidence_pct,
+                },
+            });
+        }
+        let rate = (camera.false_alarms_per_hour + extra) / 3600.0 * camera.period;
+        if srng.chance(rate) {
+            scenario.false_detections += 1;
+            let off = srng.uniform(-camera.fov_deg / 2.0, camera.fov_deg / 2.0);
+            scenario.events.push(SensorEvent {
+                t,
+                sensor: camera.id.clone(),
+                body: EventBody::Camera {
+                    azimuth_deg: (camera.heading_deg + off).rem_euclid(360.0),
+                    class: TargetClass::Person,
+                    confidence_pct: srng.uniform(35.0, 60.0).round() as u8,
+                },
+            });
+        }
+    }
 }
 
 /// Fisher-Yates: order within a scan must carry no hint of which detection
@@ -437,6 +1186,13 @@ mod tests {
             vel: [10.0, 0.0],
             turn: (0.1, 40),
             alive: true,
+            kind: MoverKind::Vehicle,
+            route: Vec::new(),
+            speed: 10.0,
+            wander: None,
+            source: None,
+            done: false,
+            scripted: false,
         };
         for _ in 0..40 {
             m.step();
