@@ -1,9 +1,18 @@
-//! `picket-sim`: generate seeded scenarios.
-use anyhow::{Context, Result};
+//! `picket-sim`: seeded scenarios, virtual sensors, recording playback,
+//! scoring and the demo.
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use picket_cli::formats::write_file;
+use picket_cli::formats::{TrackRecord, TruthRecord, read_file, write_file};
+use picket_cli::score::ScoringProtocol;
 use picket_sim::demo::{self, DemoOptions};
+use picket_sim::evaluate::{AlertRecord, evaluate};
+use picket_sim::live::{Publisher, open_ports, play_events, port_paths};
+use picket_sim::play::{PlayOptions, play};
+use picket_sim::plot::tracks_svg;
 use picket_sim::scenario::{ScenarioConfig, generate};
+use picket_sim::scenario_file;
+use picket_sim::sensors::{Clock, DaemonSetup, Encoder, daemon_config};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -16,25 +25,90 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write DIR/detections.jsonl and DIR/truth.jsonl for a seeded scenario
-    /// shaped like the public sample (10 movers, two radars, 80 ground
-    /// nodes, clutter).
+    /// Write DIR/detections.jsonl and DIR/truth.jsonl for a seeded
+    /// scenario: a scenario file, or one shaped like the public sample
+    /// (10 movers, two radars, 80 ground nodes, clutter).
     Generate {
-        /// Seed; the same seed gives the same files.
+        /// Seed of a sample-shaped scenario; the same seed gives the same
+        /// files.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Scenario length in seconds.
+        /// Length of a sample-shaped scenario, seconds.
         #[arg(long, default_value_t = 300.0)]
         duration: f64,
+        /// A scenario file (TOML) instead of the sample shape.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
     },
-    /// Track a seeded scenario and the public sample, score both against
-    /// truth next to the Stone Soup reference, and draw them. Fails if
-    /// picket does not beat the reference on the sample.
+    /// Print the picketd configuration for a scenario's sensors.
+    Config {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Speed the sensors will be played at (`run --speed`).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// MQTT broker picketd and the sensors use.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        broker: String,
+        /// Folder where `run --serial-dir` links each serial sensor's pty.
+        #[arg(long, default_value = "/tmp/picket-sim")]
+        serial_dir: PathBuf,
+        /// picketd's state directory.
+        #[arg(long, default_value = "/tmp/picket-sim/state")]
+        state_dir: PathBuf,
+    },
+    /// Play a scenario's sensors onto ptys and MQTT in real time (or
+    /// faster), for a picketd configured with `picket-sim config`; writes
+    /// truth.jsonl (and carriers.json) to --out.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Scenario seconds per wall second.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// MQTT broker.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        broker: String,
+        /// Folder for the pty links, named by sensor id.
+        #[arg(long, default_value = "/tmp/picket-sim")]
+        serial_dir: PathBuf,
+        /// Where to write truth.jsonl, carriers.json and clock.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds to wait after creating the ptys, for picketd to open them.
+        #[arg(long, default_value_t = 2.0)]
+        wait: f64,
+    },
+    /// Play a picket-record recording onto ptys and MQTT, keeping its
+    /// timing, to drive a running picketd.
+    Play(PlayArgs),
+    /// Score tracks (neutral tracks.jsonl) against truth: GOSPA, track
+    /// breaks, identity swaps, radiation attribution, and a picture.
+    Score {
+        /// The truth file.
+        #[arg(long)]
+        truth: PathBuf,
+        /// Tracks to score.
+        tracks: PathBuf,
+        /// Radiation alerts (JSONL: t, detector, track_ids).
+        #[arg(long)]
+        alerts: Option<PathBuf>,
+        /// Truth ids of radiation carriers (a JSON array, e.g. the
+        /// carriers.json that `run` and the demo write).
+        #[arg(long)]
+        carriers: Option<PathBuf>,
+        /// Write an SVG of tracks against truth here.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+    /// picket end to end on a simulated checkpoint (embedded broker,
+    /// virtual sensors on ptys and MQTT, picketd in-process, live view),
+    /// then the offline checks. Fails if a score misses its threshold.
     Demo {
-        /// Seed of the generated scenario.
+        /// Seed of the generated offline scenario.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Folder with the public sample (detections.jsonl, truth.jsonl).
@@ -43,30 +117,256 @@ enum Command {
         /// Where to write tracks, truth and SVG pictures.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+        /// Scenario file of the end-to-end run (default: the built-in
+        /// checkpoint).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Scenario seconds per wall second.
+        #[arg(long, default_value_t = 5.0)]
+        speed: f64,
+        /// Use this broker (HOST:PORT) instead of the embedded one.
+        #[arg(long)]
+        broker: Option<String>,
+        /// No live view.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
-fn run_generate(seed: u64, duration: f64, out: &Path) -> Result<()> {
-    anyhow::ensure!(
-        duration.is_finite() && duration > 0.0,
-        "--duration must be a positive number of seconds"
-    );
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let config = ScenarioConfig {
-        duration,
-        ..ScenarioConfig::sample_like(seed)
+#[derive(clap::Args)]
+struct PlayArgs {
+    /// The recording directory.
+    recording: PathBuf,
+    /// MQTT broker for recorded MQTT inputs.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    broker: String,
+    /// Folder for pty links, one per recorded serial port (named after the
+    /// port's file name).
+    #[arg(long, default_value = "/tmp/picket-sim-play")]
+    serial_dir: PathBuf,
+    /// Recorded seconds per wall second.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// As fast as possible.
+    #[arg(long)]
+    max: bool,
+    /// Keep the recorded sensor timestamps (default: shift them to now, so
+    /// a live picketd does not drop them as late).
+    #[arg(long)]
+    keep_times: bool,
+    /// Seconds to wait after creating the ptys, for picketd to open them.
+    #[arg(long, default_value_t = 2.0)]
+    wait: f64,
+}
+
+fn broker_address(text: &str) -> Result<(String, u16)> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .with_context(|| format!("broker {text:?} is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("broker port {port:?} is not a number"))?;
+    Ok((host.to_owned(), port))
+}
+
+fn positive(name: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value > 0.0) {
+        bail!("{name} must be a positive number");
+    }
+    Ok(())
+}
+
+fn run_generate(seed: u64, duration: f64, scenario: Option<&Path>, out: &Path) -> Result<()> {
+    positive("--duration", duration)?;
+    let config = match scenario {
+        Some(path) => scenario_file::load(path)?,
+        None => ScenarioConfig {
+            duration,
+            ..ScenarioConfig::sample_like(seed)
+        },
     };
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let scenario = generate(&config);
     write_file(&out.join("detections.jsonl"), &scenario.detections)?;
     write_file(&out.join("truth.jsonl"), &scenario.truth)?;
+    if !scenario.carriers.is_empty() {
+        std::fs::write(
+            out.join("carriers.json"),
+            serde_json::to_string(&scenario.carriers)?,
+        )?;
+    }
     println!(
-        "seed {seed}: {} detections ({} false), {} truth rows in {}",
+        "seed {}: {} detections ({} false), {} sensor events, {} truth rows in {}",
+        config.seed,
         scenario.detections.len(),
         scenario.false_detections,
+        scenario.events.len(),
         scenario.truth.len(),
         out.display()
     );
     Ok(())
+}
+
+fn serial_links(config: &ScenarioConfig, dir: &Path) -> BTreeMap<String, String> {
+    picket_sim::sensors::sensors(config, 1.0)
+        .into_iter()
+        .filter(|s| s.transport == picket_sim::scenario::Transport::Serial)
+        .map(|s| (s.id.clone(), dir.join(&s.id).display().to_string()))
+        .collect()
+}
+
+fn run_config(
+    scenario: &Path,
+    speed: f64,
+    broker: &str,
+    serial_dir: &Path,
+    state_dir: &Path,
+) -> Result<()> {
+    positive("--speed", speed)?;
+    let config = scenario_file::load(scenario)?;
+    let (host, port) = broker_address(broker)?;
+    let links = serial_links(&config, serial_dir);
+    print!(
+        "{}",
+        daemon_config(
+            &config,
+            &DaemonSetup {
+                broker_host: &host,
+                broker_port: port,
+                client_id: "picketd-sim",
+                serial_paths: &links,
+                state_dir,
+                speed,
+            },
+        )
+    );
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn run_sensors(
+    scenario: &Path,
+    speed: f64,
+    broker: &str,
+    serial_dir: &Path,
+    out: &Path,
+    wait: f64,
+) -> Result<()> {
+    positive("--speed", speed)?;
+    let config = scenario_file::load(scenario)?;
+    let (host, port) = broker_address(broker)?;
+    std::fs::create_dir_all(serial_dir)
+        .with_context(|| format!("cannot create {}", serial_dir.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let scenario = generate(&config);
+    write_file(&out.join("truth.jsonl"), &scenario.truth)?;
+    std::fs::write(
+        out.join("carriers.json"),
+        serde_json::to_string(&scenario.carriers)?,
+    )?;
+    runtime()?.block_on(async {
+        let mut ports = open_ports(&config, Some(serial_dir))?;
+        for (sensor, path) in port_paths(&ports) {
+            eprintln!("{sensor}: {path}");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(wait.max(0.0))).await;
+        let publisher =
+            Publisher::connect(&host, port, &format!("picket-sim-{}", std::process::id()));
+        let clock = Clock {
+            start_us: picketd::now().as_unix_micros() + 300_000,
+            speed,
+        };
+        // Tracks from picketd carry Unix times: this maps them back.
+        std::fs::write(
+            out.join("clock.json"),
+            format!(
+                "{{\"start_us\": {}, \"speed\": {}}}\n",
+                clock.start_us, clock.speed
+            ),
+        )?;
+        let mut encoder = Encoder::new(&config, clock);
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let sent = play_events(
+            &config,
+            &scenario.events,
+            &mut encoder,
+            &mut ports,
+            &publisher,
+            stopped,
+        )
+        .await?;
+        publisher.close().await;
+        eprintln!(
+            "sent {} frames ({} bytes) on {} ptys and {} MQTT messages",
+            sent.serial_frames,
+            sent.serial_bytes,
+            ports.len(),
+            sent.mqtt_messages
+        );
+        anyhow::Ok(())
+    })
+}
+
+fn run_score(
+    truth: &Path,
+    tracks: &Path,
+    alerts: Option<&Path>,
+    carriers: Option<&Path>,
+    svg: Option<&Path>,
+) -> Result<()> {
+    let truth: Vec<TruthRecord> = read_file(truth, true)?;
+    let tracks: Vec<TrackRecord> = read_file(tracks, false)?;
+    let mut alert_rows = Vec::new();
+    if let Some(path) = alerts {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row: AlertRecord = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not an alert row", path.display(), n + 1))?;
+            alert_rows.push(row);
+        }
+    }
+    let carrier_ids: Vec<u64> = match carriers {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: not a JSON array of truth ids", path.display()))?,
+        None => Vec::new(),
+    };
+    let evaluation = evaluate(
+        &truth,
+        &tracks,
+        &alert_rows,
+        &carrier_ids,
+        &ScoringProtocol::default(),
+    )?;
+    print!("{}", evaluation.render());
+    if let Some(path) = svg {
+        std::fs::write(path, tracks_svg(&truth, &tracks, 1200.0))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("picture: {}", path.display());
+    }
+    Ok(())
+}
+
+fn run_demo(options: DemoOptions) -> Result<bool> {
+    let report = demo::run(&options)?;
+    print!("{}", report.render());
+    let failures = report.failures();
+    for failure in &failures {
+        eprintln!("picket-sim demo: FAILED: {failure}");
+    }
+    Ok(failures.is_empty())
 }
 
 fn main() -> ExitCode {
@@ -74,14 +374,79 @@ fn main() -> ExitCode {
         Command::Generate {
             seed,
             duration,
+            scenario,
             out,
-        } => run_generate(seed, duration, &out),
-        Command::Demo { seed, sample, out } => demo::run(&DemoOptions { seed, sample, out })
-            .map(|report| print!("{}", report.render()))
-            .map_err(anyhow::Error::from),
+        } => run_generate(seed, duration, scenario.as_deref(), &out).map(|()| true),
+        Command::Config {
+            scenario,
+            speed,
+            broker,
+            serial_dir,
+            state_dir,
+        } => run_config(&scenario, speed, &broker, &serial_dir, &state_dir).map(|()| true),
+        Command::Run {
+            scenario,
+            speed,
+            broker,
+            serial_dir,
+            out,
+            wait,
+        } => run_sensors(&scenario, speed, &broker, &serial_dir, &out, wait).map(|()| true),
+        Command::Play(args) => (|| {
+            let (host, port) = broker_address(&args.broker)?;
+            let options = PlayOptions {
+                host,
+                port,
+                serial_dir: args.serial_dir,
+                speed: if args.max { None } else { Some(args.speed) },
+                retime: !args.keep_times,
+                wait: std::time::Duration::from_secs_f64(args.wait.max(0.0)),
+            };
+            if let Some(speed) = options.speed {
+                positive("--speed", speed)?;
+            }
+            let report = runtime()?.block_on(play(&args.recording, &options))?;
+            eprintln!("{report}");
+            anyhow::Ok(true)
+        })(),
+        Command::Score {
+            truth,
+            tracks,
+            alerts,
+            carriers,
+            svg,
+        } => run_score(
+            &truth,
+            &tracks,
+            alerts.as_deref(),
+            carriers.as_deref(),
+            svg.as_deref(),
+        )
+        .map(|()| true),
+        Command::Demo {
+            seed,
+            sample,
+            out,
+            scenario,
+            speed,
+            broker,
+            quiet,
+        } => (|| {
+            let broker = broker.as_deref().map(broker_address).transpose()?;
+            run_demo(DemoOptions {
+                seed,
+                sample,
+                out,
+                scenario,
+                speed,
+                broker,
+                live_view: !quiet,
+            })
+        })(),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("picket-sim: {e:#}");
             ExitCode::FAILURE
