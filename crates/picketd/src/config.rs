@@ -10,6 +10,7 @@
 //! [mqtt]        # crate::mqtt::MqttSettings: broker, TLS, subscriptions
 //! [[serial]]    # SerialPortConfig, one per serial port
 //! [state]       # StateConfig: state directory and outbox limits
+//! [recording]   # crate::recording::RecordingSettings: raw-input recording
 //! [daemon]      # DaemonSettings: channels, ticks, shutdown, watchdog
 //! ```
 //!
@@ -41,6 +42,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::mqtt::MqttSettings;
 use crate::outbox::OutboxLimits;
+use crate::recording::RecordingSettings;
 
 /// Every default of the daemon's own settings, in one place (the engine's
 /// are in [`picket_engine::config::defaults`], the MQTT and outbox ones next
@@ -76,6 +78,20 @@ pub mod defaults {
     pub const BROKER_READY_TIMEOUT_MS: u64 = 10_000;
     /// The `tracing` filter when `RUST_LOG` is not set.
     pub const LOG_FILTER: &str = "info";
+    /// Recording group-commit interval, ms: what a power cut may take.
+    pub const RECORDING_FSYNC_INTERVAL_MS: u64 = 200;
+    /// Recording segment size, MiB: small enough to copy off a tower in
+    /// pieces, large enough that rotation is rare.
+    pub const RECORDING_MAX_SEGMENT_MIB: u64 = 64;
+    /// Recording size limit, MiB (oldest segments deleted first).
+    pub const RECORDING_MAX_TOTAL_MIB: u64 = 4_096;
+    /// Recording age limit, hours (two weeks).
+    pub const RECORDING_MAX_AGE_HOURS: u64 = 336;
+    /// Items queued for the recorder thread: several seconds at 10,000
+    /// inputs/s, so an fsync stall on slow flash costs nothing.
+    pub const RECORDING_QUEUE_CAPACITY: usize = 65_536;
+    /// Reopen attempts after a recording failure, s.
+    pub const RECORDING_RETRY_INTERVAL_S: u64 = 30;
 }
 
 /// The whole, validated configuration.
@@ -91,6 +107,8 @@ pub struct Config {
     pub serial: Vec<SerialPortConfig>,
     /// `[state]`.
     pub state: StateConfig,
+    /// `[recording]`.
+    pub recording: RecordingSettings,
     /// `[daemon]`.
     pub daemon: DaemonSettings,
 }
@@ -244,6 +262,8 @@ struct RawConfig {
     #[serde(default)]
     state: StateConfig,
     #[serde(default)]
+    recording: RecordingSettings,
+    #[serde(default)]
     daemon: DaemonSettings,
 }
 
@@ -386,6 +406,7 @@ impl Config {
             mqtt,
             serial,
             state,
+            recording,
             daemon,
         } = raw;
         let mut engine = EngineConfig {
@@ -401,6 +422,9 @@ impl Config {
             .validate()
             .map_err(|error| invalid(engine_error_key(&error), engine_error_message(&error)))?;
         validate_state(&state).map_err(|(key, message)| invalid(key, message))?;
+        recording
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         validate_daemon(&daemon).map_err(|(key, message)| invalid(key, message))?;
         validate_mqtt(&mqtt).map_err(|(key, message)| invalid(key, message))?;
         if daemon.shutdown_timeout_ms <= mqtt.drain_timeout_ms {
@@ -417,6 +441,7 @@ impl Config {
             mqtt,
             serial,
             state,
+            recording,
             daemon,
         })
     }
@@ -475,7 +500,16 @@ impl Config {
         }
         let _ = writeln!(out, "broker: {}", broker_summary(&self.mqtt));
         let _ = writeln!(out, "zones: {}", self.engine.zones.len());
-        let _ = write!(out, "state: {}", self.state.dir.display());
+        let _ = writeln!(out, "state: {}", self.state.dir.display());
+        let _ = write!(
+            out,
+            "recording: {}",
+            if self.recording.enabled {
+                self.recording.dir_in(&self.state.dir).display().to_string()
+            } else {
+                "off".to_owned()
+            }
+        );
         out
     }
 }

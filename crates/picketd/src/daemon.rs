@@ -42,6 +42,7 @@ use crate::config::{Config, SerialPortConfig};
 use crate::mqtt::{self, MqttCounters, MqttError, MqttReport};
 use crate::notify::{Notifier, NotifyError};
 use crate::outbox::{Outbox, OutboxError};
+use crate::recording::{self, RecordingSender};
 use crate::serial::{self, PortExit, PortHealth};
 use crate::telemetry::{DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed};
 
@@ -83,6 +84,9 @@ pub enum DaemonError {
     /// The notify socket is unusable.
     #[error("systemd notify: {0}")]
     Notify(#[from] NotifyError),
+    /// The recorder thread could not be started.
+    #[error("recording thread: {0}")]
+    RecordingThread(std::io::Error),
 }
 
 /// What a finished run did, for the exit log and for tests.
@@ -97,6 +101,10 @@ pub struct RunReport {
     pub outputs_enqueued: u64,
     /// Outputs dropped because the outbox was full.
     pub outbox_full_drops: u64,
+    /// Records written to the recording during this run.
+    pub recording_records: u64,
+    /// Items not recorded (queue full, recording stopped or too large).
+    pub recording_lost: u64,
     /// Outbox entries still unacknowledged at exit (kept on disk for the
     /// next run).
     pub outbox_unacked: usize,
@@ -181,6 +189,18 @@ pub async fn run_with(
     let counters = Arc::new(DaemonCounters::default());
     let mqtt_counters = Arc::new(MqttCounters::default());
 
+    // The recording (its own thread; the engine thread holds the sender, so
+    // the recorder finishes once the engine has).
+    let (recording_sender, recording_thread) = if config.recording.enabled {
+        let dir = config.recording.dir_in(&config.state.dir);
+        let (sender, thread) = recording::start(&config.recording, dir, Arc::clone(&counters))
+            .map_err(DaemonError::RecordingThread)?;
+        (Some(sender), Some(thread))
+    } else {
+        tracing::info!("recording off ([recording] enabled = false)");
+        (None, None)
+    };
+
     // Every source shares one bounded channel. Full policy: serial waits a
     // bounded time then drops (serial.rs), MQTT drops at once (mqtt.rs);
     // both count.
@@ -240,6 +260,7 @@ pub async fn run_with(
         mqtt: Arc::clone(&mqtt_counters),
         ports: ports.clone(),
         status: status_tx,
+        recording: recording_sender,
         notifier: notifier.clone(),
         watchdog: if config.daemon.watchdog {
             notifier.watchdog_ping_interval()
@@ -320,6 +341,10 @@ pub async fn run_with(
     if engine_exit.is_none() {
         tracing::error!("engine did not finish its flush before the shutdown deadline");
     }
+    // The recorder ends once the engine thread (holding its sender) has; it
+    // writes and fsyncs the tail. Joined alongside the outbox drain below.
+    let recording_done =
+        recording_thread.map(|thread| tokio::task::spawn_blocking(move || thread.join()));
     let _ = mqtt_stop_tx.send(());
     let mqtt_report = if mqtt_task.is_finished() || fatal.is_none() {
         match tokio::time::timeout_at(deadline, &mut mqtt_task).await {
@@ -342,6 +367,11 @@ pub async fn run_with(
     } else {
         None
     };
+    if let Some(done) = recording_done
+        && tokio::time::timeout_at(deadline, done).await.is_err()
+    {
+        tracing::error!("recording did not finish writing before the shutdown deadline");
+    }
     let outbox_unacked = lock(&outbox).len();
     let _ = lock(&outbox).flush();
     if let Some(error) = fatal {
@@ -356,6 +386,9 @@ pub async fn run_with(
         mqtt: mqtt_report,
         outputs_enqueued: counters.outputs_enqueued.load(Ordering::Relaxed),
         outbox_full_drops: counters.outbox_full_drops.load(Ordering::Relaxed),
+        recording_records: counters.recording_records.load(Ordering::Relaxed),
+        recording_lost: counters.recording_lost.load(Ordering::Relaxed)
+            + counters.recording_queue_drops.load(Ordering::Relaxed),
         outbox_unacked,
         ready_after,
         shutdown_took,
@@ -448,6 +481,8 @@ struct EngineContext {
     mqtt: Arc<MqttCounters>,
     ports: Vec<(String, Arc<PortHealth>)>,
     status: watch::Sender<StatusMessage>,
+    /// Where every input, tick and flush is recorded (None: recording off).
+    recording: Option<RecordingSender>,
     notifier: Notifier,
     watchdog: Option<Duration>,
     tick: Duration,
@@ -496,7 +531,11 @@ fn engine_thread(
                 biased;
                 _ = stop.changed() => break,
                 _ = tick.tick() => {
-                    let outputs = engine.handle_tick(now());
+                    let now = now();
+                    if let Some(recording) = &context.recording {
+                        recording.tick(now);
+                    }
+                    let outputs = engine.handle_tick(now);
                     commit(outputs, &context);
                     context.counters.engine_ticks.fetch_add(1, Ordering::Relaxed);
                     if let Some(interval) = context.watchdog
@@ -539,6 +578,9 @@ fn engine_thread(
         }
         handle_batch(&mut engine, &mut batch, &mut outputs, &context);
         inputs.close();
+        if let Some(recording) = &context.recording {
+            recording.flush(now());
+        }
         let outputs = engine.flush();
         commit(outputs, &context);
         publish_status(&engine, &context);
@@ -569,6 +611,9 @@ fn handle_batch(
             .counters
             .engine_inputs
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(recording) = &context.recording {
+            recording.input(&input);
+        }
         outputs.extend_from_slice(engine.handle_input(&input));
     }
     commit(outputs, context);

@@ -7,6 +7,8 @@
 //! * [`mqtt`]: the rumqttc task: sensor subscriptions in, the durable
 //!   [`outbox`] out (QoS 1, persistent session), status birth and last will.
 //! * [`daemon`]: the wiring, the engine thread, graceful shutdown.
+//! * [`recording`]: every raw input, tick and flush recorded, on a thread
+//!   of its own, for `picket replay`.
 //! * [`notify`]: systemd readiness, watchdog and status.
 //! * [`telemetry`]: logging (journald or stderr) and counted internal events.
 //!
@@ -19,6 +21,7 @@ pub mod daemon;
 pub mod mqtt;
 pub mod notify;
 pub mod outbox;
+pub mod recording;
 pub mod serial;
 pub mod telemetry;
 

@@ -78,6 +78,17 @@ pub struct DaemonCounters {
     pub engine_inputs: AtomicU64,
     /// Outputs enqueued in the outbox.
     pub outputs_enqueued: AtomicU64,
+    /// Records written to the recording.
+    pub recording_records: AtomicU64,
+    /// Items dropped because the recorder's queue was full.
+    pub recording_queue_drops: AtomicU64,
+    /// Items not recorded because the recording was stopped (failure, not
+    /// yet reopened) or too large for the format.
+    pub recording_lost: AtomicU64,
+    /// Recording failures (open, write, fsync, retention).
+    pub recording_failures: AtomicU64,
+    /// 1 while the recording is open and writing, else 0 (a gauge).
+    pub recording_active: AtomicU64,
 }
 
 impl DaemonCounters {
@@ -92,6 +103,11 @@ impl DaemonCounters {
             ("engine_ticks", &self.engine_ticks),
             ("engine_inputs", &self.engine_inputs),
             ("outputs_enqueued", &self.outputs_enqueued),
+            ("recording_records", &self.recording_records),
+            ("recording_queue_drops", &self.recording_queue_drops),
+            ("recording_lost", &self.recording_lost),
+            ("recording_failures", &self.recording_failures),
+            ("recording_active", &self.recording_active),
         ] {
             map.insert(format!("daemon.{name}"), counter.load(Ordering::Relaxed));
         }
@@ -226,6 +242,95 @@ impl InternalEvent for SerialOpenFailed<'_> {
                 attempt = self.attempt,
                 retry_in_ms = self.retry_in_ms,
                 "cannot open serial port; retrying"
+            );
+        }
+    }
+}
+
+/// The recording was opened (at start-up or after a failure), possibly
+/// after repairing damage a crash left.
+#[derive(Debug)]
+pub struct RecordingOpened<'a> {
+    /// The recording directory.
+    pub dir: &'a Path,
+    /// What the open found.
+    pub report: &'a picket_record::OpenReport,
+    /// Sequence number of the next record.
+    pub next_seq: u64,
+}
+
+impl InternalEvent for RecordingOpened<'_> {
+    fn emit(self, _counters: &DaemonCounters) {
+        for damage in &self.report.damage {
+            // Never silent: a quarantined segment is evidence an analyst
+            // will look for.
+            tracing::warn!(dir = %self.dir.display(), %damage, "recording repaired on open");
+        }
+        tracing::info!(
+            dir = %self.dir.display(),
+            segments = self.report.segments.len(),
+            records = self.report.records(),
+            next_seq = self.next_seq,
+            "recording open"
+        );
+    }
+}
+
+/// The recording failed (open, write, fsync or retention): recording stops
+/// until a reopen succeeds; tracking goes on.
+#[derive(Debug)]
+pub struct RecordingFailed<'a> {
+    /// The recording directory.
+    pub dir: &'a Path,
+    /// What failed.
+    pub error: &'a picket_record::RecordError,
+}
+
+impl InternalEvent for RecordingFailed<'_> {
+    fn emit(self, counters: &DaemonCounters) {
+        let (count, log) = bump_decimated(&counters.recording_failures);
+        if log {
+            tracing::error!(
+                dir = %self.dir.display(),
+                error = %self.error,
+                failures_total = count,
+                "RECORDING STOPPED: inputs are not being recorded (tracking continues); retrying"
+            );
+        }
+    }
+}
+
+/// Recording resumed after a failure; `lost` items are missing from it.
+#[derive(Debug)]
+pub struct RecordingResumed<'a> {
+    /// The recording directory.
+    pub dir: &'a Path,
+    /// Items not recorded while it was stopped.
+    pub lost: u64,
+}
+
+impl InternalEvent for RecordingResumed<'_> {
+    fn emit(self, _counters: &DaemonCounters) {
+        tracing::warn!(
+            dir = %self.dir.display(),
+            lost = self.lost,
+            "recording resumed; the recording has a gap (replay will differ around it)"
+        );
+    }
+}
+
+/// The recorder's queue was full (disk slower than the input rate): one
+/// item was not recorded.
+#[derive(Debug)]
+pub struct RecordingQueueFull;
+
+impl InternalEvent for RecordingQueueFull {
+    fn emit(self, counters: &DaemonCounters) {
+        let (count, log) = bump_decimated(&counters.recording_queue_drops);
+        if log {
+            tracing::warn!(
+                dropped_total = count,
+                "recording queue full: item not recorded (tracking continues)"
             );
         }
     }
