@@ -11,7 +11,15 @@
 //! only drive the reorder horizon and sensor silence.
 //!
 //! # What is published when
-//! * `Born` / `Updated` events: a `confirmed` track message every time.
+//! * `Born` / `Updated` events: a `confirmed` track message, at most one
+//!   per `tracker.min_update_interval_s` per track. An update inside the
+//!   interval is held (the newest replaces an older one) and published
+//!   when the next update falls outside it, or by the first tick after the
+//!   interval (the second tick at the latest), or at `flush`; a change of status, published
+//!   class, contributing sensors or zone is published at once. A radar at
+//!   50 Hz on a thousand targets would otherwise put 50,000 messages a
+//!   second on the situational-awareness network; operators see no
+//!   difference between 10 and 50 updates a second, the backhaul does.
 //! * `Coasted`: only after a republish interval without an update, then at
 //!   most once per interval (see `handle_event` for why).
 //! * `Deleted`: the final `deleted` message, then the empty retained clear.
@@ -86,6 +94,7 @@ pub struct Engine {
     radiation: RadiationConfig,
     health: HealthConfig,
     republish_interval_us: i64,
+    min_update_interval_us: i64,
     min_class_probability: f64,
     reorder_lag_us: i64,
     max_clock_skew_us: i64,
@@ -122,6 +131,22 @@ struct TrackAttributes {
     covariance: [f64; 3],
     last_status: Option<TrackStatus>,
     last_published_us: Option<i64>,
+    /// The class and number of sensors in the last published message: a
+    /// change of either is published at once, not coalesced.
+    published_class: picket_schema::TargetClass,
+    published_sensors: usize,
+    /// The newest update held back by the per-track rate limit.
+    held: Option<HeldUpdate>,
+}
+
+/// An update not yet published (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct HeldUpdate {
+    time_us: i64,
+    state: Vector4<f64>,
+    covariance: [f64; 3],
+    /// A tick has already found it held; the next one publishes it.
+    seen_by_tick: bool,
 }
 
 impl TrackAttributes {
@@ -136,6 +161,9 @@ impl TrackAttributes {
             covariance: [0.0; 3],
             last_status: None,
             last_published_us: None,
+            published_class: picket_schema::TargetClass::Unknown,
+            published_sensors: 0,
+            held: None,
         }
     }
 
@@ -152,6 +180,28 @@ impl TrackAttributes {
             // keep it and drop the oldest of the rest.
             self.radiation.remove(1.min(self.radiation.len() - 1));
         }
+    }
+}
+
+/// Builds a track message and notes it as the track's latest published
+/// one (status, time, class and sensors; nothing held any more).
+fn track_output(
+    context: &TrackContext<'_>,
+    topic: String,
+    (id, status, time_us): (u64, TrackStatus, i64),
+    state: &Vector4<f64>,
+    attributes: &mut TrackAttributes,
+) -> Output {
+    let message = build_track_message(context, id, status, time_us, state, attributes);
+    attributes.last_status = Some(status);
+    attributes.last_published_us = Some(time_us);
+    attributes.published_class = message.classification.class;
+    attributes.published_sensors = attributes.sensors.len();
+    attributes.held = None;
+    Output {
+        topic,
+        retained: true,
+        message: OutputMessage::Track(message),
     }
 }
 
@@ -228,6 +278,7 @@ impl Engine {
             next_alert_id: 1,
             started_at: None,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
+            min_update_interval_us: (config.tracker.min_update_interval_s() * 1e6) as i64,
             min_class_probability: config.tracker.min_class_probability(),
             reorder_lag_us: millis(config.site.reorder_lag_ms),
             max_clock_skew_us: millis(config.site.max_clock_skew_ms),
@@ -280,6 +331,7 @@ impl Engine {
             self.advance_tracker(horizon);
         }
         self.prune_track_attributes();
+        self.publish_held_updates(false);
         self.check_sensor_health(now);
         &self.outputs
     }
@@ -292,6 +344,7 @@ impl Engine {
         self.reorder.open_all();
         self.release_ready();
         self.prune_track_attributes();
+        self.publish_held_updates(true);
         &self.outputs
     }
 
@@ -763,23 +816,6 @@ impl Engine {
             attributes.last_seen_us = time_us;
             attributes.record_sensor(sensor);
         }
-        // picket-track reports every confirmed track it did not update in a
-        // scan as coasting, including one a different sensor updated a
-        // moment ago. Publishing each of those would make the status flicker
-        // and flood the broker, so a track is published as coasting only
-        // once it has gone a republish interval without an update, and then
-        // at most once per interval.
-        let due = match status {
-            TrackStatus::Coasting => {
-                let interval = self.republish_interval_us;
-                time_us - attributes.last_seen_us >= interval
-                    && (attributes.last_status != Some(TrackStatus::Coasting)
-                        || attributes
-                            .last_published_us
-                            .is_none_or(|last| time_us - last >= interval))
-            }
-            _ => true,
-        };
         let (east, north) = (event.state[0], event.state[1]);
         let mut entered = Vec::new();
         if status != TrackStatus::Deleted {
@@ -794,27 +830,59 @@ impl Engine {
                 }
             }
         }
+        let due = match status {
+            // picket-track reports every confirmed track it did not update
+            // in a scan as coasting, including one a different sensor
+            // updated a moment ago. Publishing each of those would make the
+            // status flicker and flood the broker, so a track is published
+            // as coasting only once it has gone a republish interval without
+            // an update, and then at most once per interval.
+            TrackStatus::Coasting => {
+                let interval = self.republish_interval_us;
+                time_us - attributes.last_seen_us >= interval
+                    && (attributes.last_status != Some(TrackStatus::Coasting)
+                        || attributes
+                            .last_published_us
+                            .is_none_or(|last| time_us - last >= interval))
+            }
+            TrackStatus::Confirmed => {
+                let changed = attributes.last_status != Some(TrackStatus::Confirmed)
+                    || !entered.is_empty()
+                    || attributes.sensors.len() != attributes.published_sensors
+                    || attributes
+                        .class
+                        .classification(self.min_class_probability)
+                        .class
+                        != attributes.published_class;
+                let interval_passed = attributes
+                    .last_published_us
+                    .is_none_or(|last| time_us - last >= self.min_update_interval_us);
+                if !(changed || interval_passed) {
+                    attributes.held = Some(HeldUpdate {
+                        time_us,
+                        state: event.state,
+                        covariance: attributes.covariance,
+                        seen_by_tick: false,
+                    });
+                }
+                changed || interval_passed
+            }
+            TrackStatus::Deleted | TrackStatus::Tentative => true,
+        };
         if due {
-            attributes.last_status = Some(status);
-            attributes.last_published_us = Some(time_us);
-            let message = build_track_message(
-                &TrackContext {
-                    site: &self.site,
-                    frame: &self.frame,
-                    registry: &self.registry,
-                    min_class_probability: self.min_class_probability,
-                },
-                id,
-                status,
-                time_us,
+            let context = TrackContext {
+                site: &self.site,
+                frame: &self.frame,
+                registry: &self.registry,
+                min_class_probability: self.min_class_probability,
+            };
+            self.outputs.push(track_output(
+                &context,
+                self.topics.tracks(id),
+                (id, status, time_us),
                 &event.state,
                 attributes,
-            );
-            self.outputs.push(Output {
-                topic: self.topics.tracks(id),
-                retained: true,
-                message: OutputMessage::Track(message),
-            });
+            ));
         }
         if status == TrackStatus::Deleted {
             self.tracks.remove(&id);
@@ -943,21 +1011,54 @@ impl Engine {
             // The published status, not the tracker's: see `handle_event`.
             let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
             attributes.covariance = position_covariance(&track.estimate().covariance);
-            attributes.last_status = Some(status);
-            attributes.last_published_us = Some(time_us);
-            let message = build_track_message(
+            self.outputs.push(track_output(
                 &context,
-                id,
-                status,
-                time_us,
+                self.topics.tracks(id),
+                (id, status, time_us),
                 &track.estimate().mean,
                 attributes,
+            ));
+        }
+    }
+
+    /// Publishes updates held back by the per-track rate limit: those whose
+    /// interval has passed by the tracker's clock (a tick advances it to
+    /// the reorder horizon), those a previous tick already found held (a
+    /// sensor clock behind the host's), or all of them when `all` (flush).
+    fn publish_held_updates(&mut self, all: bool) {
+        let tracker_time_us = self.tracker_time_us.unwrap_or(i64::MIN);
+        let interval_us = self.min_update_interval_us;
+        let context = TrackContext {
+            site: &self.site,
+            frame: &self.frame,
+            registry: &self.registry,
+            min_class_probability: self.min_class_probability,
+        };
+        for (&id, attributes) in &mut self.tracks {
+            let Some(held) = &mut attributes.held else {
+                continue;
+            };
+            let interval_passed = attributes
+                .last_published_us
+                .is_none_or(|last| tracker_time_us.saturating_sub(last) >= interval_us);
+            if !(all || held.seen_by_tick || interval_passed) {
+                held.seen_by_tick = true;
+                continue;
+            }
+            let held = *held;
+            // The message shows the covariance of the held update; the
+            // attribute keeps the newest for the track's later messages.
+            let newest = attributes.covariance;
+            attributes.covariance = held.covariance;
+            let output = track_output(
+                &context,
+                self.topics.tracks(id),
+                (id, TrackStatus::Confirmed, held.time_us),
+                &held.state,
+                attributes,
             );
-            self.outputs.push(Output {
-                topic: self.topics.tracks(id),
-                retained: true,
-                message: OutputMessage::Track(message),
-            });
+            attributes.covariance = newest;
+            self.outputs.push(output);
         }
     }
 
