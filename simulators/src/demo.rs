@@ -54,10 +54,16 @@ pub struct Thresholds {
 }
 
 /// The thresholds the demo and its CI test hold picket to.
+///
+/// Measured on a 2-core machine: GOSPA 27.2 m, 1 break, 0 swaps, both
+/// carriers named and nothing else. The margins allow for scheduling
+/// jitter on a loaded machine (a report delayed past the reorder lag is
+/// dropped), not for a worse tracker: a carrier whose track is not named
+/// fails the demo outright.
 pub const THRESHOLDS: Thresholds = Thresholds {
-    max_gospa: 45.0,
-    max_breaks: 8,
-    max_swaps: 3,
+    max_gospa: 35.0,
+    max_breaks: 3,
+    max_swaps: 1,
     min_recall: 1.0,
     min_precision: 0.5,
 };

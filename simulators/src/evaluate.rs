@@ -2,10 +2,14 @@
 //! protocol, reused as is), track breaks, identity swaps and radiation
 //! attribution.
 //!
-//! Breaks and swaps come from the same assignment GOSPA makes: at every
+//! Breaks and swaps come from the assignment GOSPA makes: at every
 //! evaluation time (once a second) truths and tracks are paired by the
 //! optimal assignment of distances cut off at c = 50 m, and pairs at c or
-//! beyond are unpaired.
+//! beyond are unpaired. As in the CLEAR MOT metrics, the pairing of the
+//! previous time is preferred: its distance counts [`KEEP_BONUS_M`] less,
+//! so that two movers a few metres apart (a walker beside a vehicle in a
+//! lane) do not make the pairing flicker between them and count as swaps
+//! when no track changed what it follows.
 //! * A **break**: a truth paired with track A is later paired with track
 //!   B ≠ A (however long it was unpaired in between).
 //! * An **identity swap**: a break onto a track that was last paired with
@@ -25,6 +29,11 @@ use picket_cli::score::{ScoreSummary, ScoringProtocol, score};
 use picket_track::assign::AssignmentSolver;
 use picket_track::gospa::GospaError;
 use serde::{Deserialize, Serialize};
+
+/// How much closer (metres) the previous pairing of a truth and a track is
+/// taken to be: about twice the position noise of the sensors, so noise
+/// alone does not re-pair, while a track that moved to another mover does.
+pub const KEEP_BONUS_M: f64 = 5.0;
 
 /// A radiation alert in the neutral style: scenario time, detector, and
 /// the tracks it named (one JSON object per line in `alerts.jsonl`).
@@ -158,9 +167,14 @@ pub fn evaluate(
             continue;
         }
         let mut costs = Vec::with_capacity(truths.len() * estimates.len());
-        for (_, a) in &truths {
-            for (_, b) in &estimates {
-                costs.push((a[0] - b[0]).hypot(a[1] - b[1]).min(cutoff));
+        let mut distances = Vec::with_capacity(truths.len() * estimates.len());
+        for (truth_id, a) in &truths {
+            for (track_id, b) in &estimates {
+                let d = (a[0] - b[0]).hypot(a[1] - b[1]);
+                let kept = track_of.get(truth_id) == Some(track_id);
+                let bonus = if kept { KEEP_BONUS_M } else { 0.0 };
+                distances.push(d);
+                costs.push((d - bonus).max(0.0).min(cutoff));
             }
         }
         let Ok(assignment) = solver.solve(&costs, truths.len(), estimates.len()) else {
@@ -171,7 +185,7 @@ pub fn evaluate(
             let (Some((truth_id, _)), Some((track_id, _)), Some(cost)) = (
                 truths.get(row),
                 estimates.get(col),
-                costs.get(row * estimates.len() + col),
+                distances.get(row * estimates.len() + col),
             ) else {
                 continue;
             };
