@@ -82,6 +82,12 @@ pub struct PlayReport {
     pub skipped: u64,
     /// Each recorded port and the link that plays it.
     pub links: BTreeMap<String, String>,
+    /// Receive time of the first played record (Unix µs).
+    pub first_record_us: Option<i64>,
+    /// Wall time (Unix µs) the first record was played at. With retimed
+    /// sensor times, a recorded sensor time `s` was played as
+    /// `start_wall_us + (s - first_record_us) / speed`.
+    pub start_wall_us: Option<i64>,
 }
 
 impl fmt::Display for PlayReport {
@@ -172,6 +178,8 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
     };
     let start = tokio::time::Instant::now();
     let start_wall_us = picketd::now().as_unix_micros();
+    report.first_record_us = Some(first_us);
+    report.start_wall_us = Some(start_wall_us);
     let mut cursor = reader.cursor();
     let mut buffer = [0u8; MAX_ENCODED_FRAME_LEN];
     while let Some(record) = cursor.next()? {

@@ -639,7 +639,7 @@ impl Checker<'_> {
                 ));
             }
             self.non_negative(&span, key("from_s"), f.from_s)?;
-            if !(f.to_s > f.from_s) {
+            if f.to_s.is_nan() || f.to_s <= f.from_s {
                 return Err(self.invalid(span, key("to_s"), "must be after from_s"));
             }
             let kind = match f.kind {

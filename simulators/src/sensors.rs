@@ -246,13 +246,14 @@ pub fn daemon_config(config: &ScenarioConfig, setup: &DaemonSetup<'_>) -> String
         s,
         "[tracker]\nprocess_noise = {:.9}\nmanoeuvre_turn_noise = {:.9}\n\
          initial_speed_sigma = {:.6}\nmax_coast_time = {:.6}\ntentative_timeout = {:.6}\n\
-         republish_interval_s = {:.6}\n",
+         republish_interval_s = {:.6}\nmin_update_interval_s = {:.6}\n",
         defaults.process_noise * speed.powi(3),
         defaults.manoeuvre_turn_noise * speed,
         defaults.initial_speed_sigma * speed,
         defaults.max_coast_time / speed,
         defaults.tentative_timeout / speed,
-        1.0 / speed
+        1.0 / speed,
+        0.1 / speed
     );
     let _ = writeln!(s, "[health]\npublish_interval_s = {:.6}\n", 30.0 / speed);
     let _ = writeln!(
