@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use picket_cli::score::ScoringProtocol;
@@ -22,12 +21,13 @@ use picket_sim::sensors::{Clock, DaemonSetup, Encoder, daemon_config};
 use picket_sim::watch::{Seen, Watcher};
 use picket_system_tests::mosquitto::Mosquitto;
 use picketd::RunReport;
+use tokio::sync::Mutex;
 
 const SPEED: f64 = 10.0;
 const SITE: &str = "checkpoint";
 
 /// The runs are timed against the wall clock: one at a time on 2 cores.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 fn checkpoint() -> (ScenarioConfig, Scenario) {
     let path =
@@ -182,7 +182,7 @@ async fn live_run(config: &ScenarioConfig, scenario: &Scenario, broker: u16, dir
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn virtual_sensors_through_ptys_and_mosquitto_give_scored_tracks_and_attributed_alarms() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let broker = Mosquitto::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (config, scenario) = checkpoint();
@@ -214,7 +214,7 @@ async fn virtual_sensors_through_ptys_and_mosquitto_give_scored_tracks_and_attri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_played_back_onto_ptys_and_mqtt_drives_picketd_to_the_same_result() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let (config, scenario) = checkpoint();
     let dir = tempfile::tempdir().unwrap();
     let live = {
