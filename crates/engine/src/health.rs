@@ -12,6 +12,10 @@ use picket_schema::{
 };
 use picket_wire::{FaultFlags, Heartbeat};
 
+/// Coldest board temperature published, in tenths of a degree: the schema
+/// bounds temperatures at absolute zero (-273.15 °C).
+const MIN_DECICELSIUS: i16 = -2731;
+
 /// What was last published about a sensor, to detect changes.
 type Signature = (HealthState, bool, u32);
 
@@ -57,7 +61,13 @@ impl SensorHealth {
             fault_rose: heartbeat.faults.0 & !self.faults != 0,
         };
         self.battery_mv = heartbeat.battery_mv;
-        self.temperature_decicelsius = Some(heartbeat.temperature_decicelsius);
+        // A reading below absolute zero is a broken transducer or a
+        // firmware "no reading" sentinel (i16::MIN), not a temperature:
+        // report it as absent. Passing it on made every later health
+        // message of the sensor fail the schema check, so none was
+        // published (found by crates/engine/fuzz, target mqtt_payload).
+        self.temperature_decicelsius = Some(heartbeat.temperature_decicelsius)
+            .filter(|&decidegrees| decidegrees >= MIN_DECICELSIUS);
         self.tamper = heartbeat.tamper;
         self.faults = heartbeat.faults.0;
         edges
@@ -153,4 +163,45 @@ pub(crate) fn fault_list(bits: u32) -> Vec<SensorFault> {
     }
     faults.sort_unstable();
     faults
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn heartbeat(temperature_decicelsius: i16) -> Heartbeat {
+        Heartbeat {
+            sensor_time_us: 1_764_288_000_000_000,
+            uptime_s: 12,
+            battery_mv: None,
+            temperature_decicelsius,
+            tamper: false,
+            faults: FaultFlags(0),
+        }
+    }
+
+    fn published_temperature(temperature_decicelsius: i16) -> Option<f64> {
+        let mut health = SensorHealth::default();
+        health.apply_heartbeat(&heartbeat(temperature_decicelsius));
+        let message = health.publish(
+            &SiteId::new("fz").unwrap(),
+            &SensorId::new("gn-07").unwrap(),
+            SensorKind::GroundNode,
+            Timestamp::from_unix_micros(1_764_288_000_000_000).unwrap(),
+        );
+        // Whatever the heartbeat said, the message must pass the schema,
+        // or the outbox refuses it and the sensor's health goes dark.
+        picket_schema::to_json(&message).unwrap();
+        message.temperature_c
+    }
+
+    #[test]
+    fn temperatures_below_absolute_zero_are_published_as_absent() {
+        assert_eq!(published_temperature(i16::MIN), None);
+        assert_eq!(published_temperature(-2732), None);
+        assert_eq!(published_temperature(-2731), Some(-273.1));
+        assert_eq!(published_temperature(-45), Some(-4.5));
+        assert_eq!(published_temperature(i16::MAX), Some(3276.7));
+    }
 }
