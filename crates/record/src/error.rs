@@ -59,6 +59,14 @@ pub enum RecordError {
         /// The first failure, as text.
         cause: String,
     },
+    /// The recording already holds (or claims, if damaged or forged) the
+    /// last sequence number, `u64::MAX`, so no further record can be
+    /// numbered without reusing one. Start a new recording directory.
+    #[error("{}: sequence numbers exhausted", path.display())]
+    SequenceExhausted {
+        /// The recording directory.
+        path: PathBuf,
+    },
     /// A recorder setting is out of range.
     #[error("invalid recorder configuration: {0}")]
     InvalidConfig(&'static str),

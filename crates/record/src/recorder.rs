@@ -171,7 +171,16 @@ impl Recorder {
         fs::create_dir_all(dir).map_err(io_error("create directory", dir))?;
         let lock = lock_dir(dir)?;
         let report = open_dir(dir, Mode::Repair)?;
-        let next_seq = report.max_seen_seq.map_or(0, |seq| seq + 1);
+        // A damaged or forged segment can claim the last number; continuing
+        // would wrap to 0 and reuse numbers (found by crates/record/fuzz).
+        let next_seq = match report.max_seen_seq {
+            None => 0,
+            Some(seq) => seq
+                .checked_add(1)
+                .ok_or_else(|| RecordError::SequenceExhausted {
+                    path: dir.to_owned(),
+                })?,
+        };
         let mut segments: VecDeque<SegmentMeta> = report
             .segments
             .iter()
@@ -247,8 +256,15 @@ impl Recorder {
             self.stop_on_error(result)?;
         }
         let seq = self.next_seq;
+        // u64::MAX stays unwritten: the record after it could not be
+        // numbered, and an open could not continue after it.
+        let Some(next_seq) = seq.checked_add(1) else {
+            return Err(RecordError::SequenceExhausted {
+                path: self.dir.clone(),
+            });
+        };
         encode_record(&mut self.buf, seq, entry);
-        self.next_seq += 1;
+        self.next_seq = next_seq;
         self.unsynced += 1;
         self.total_bytes += len;
         if let Some(active) = self.segments.back_mut() {
@@ -501,6 +517,7 @@ mod tests {
     use super::*;
     use crate::format::RecordKind;
     use crate::reader::Reader;
+    use crate::recovery::Damage;
 
     /// Injected failures: real files, with the failure at a chosen point.
     #[derive(Debug, Clone, Copy)]
@@ -540,6 +557,60 @@ mod tests {
             fsync: FsyncPolicy::EveryRecord,
             ..RecorderConfig::default()
         }
+    }
+
+    /// A segment named and headed `first_seq`, holding `seqs` (checksums
+    /// valid), as a damaged or forged recording could present it.
+    fn forged_segment(dir: &Path, first_seq: u64, seqs: &[u64]) {
+        let mut data = crate::format::encode_header(first_seq).to_vec();
+        for &seq in seqs {
+            crate::format::encode_record(&mut data, seq, &entry(0, b"x"));
+        }
+        fs::write(dir.join(crate::recovery::segment_name(first_seq)), data).unwrap();
+    }
+
+    #[test]
+    fn open_refuses_to_wrap_after_the_last_sequence_number() {
+        // Found by crates/record/fuzz (open_read): the open computed
+        // `max_seen + 1` and overflowed (a panic with overflow checks, a
+        // wrap to 0 and reused numbers without).
+        let dir = tempfile::tempdir().unwrap();
+        forged_segment(dir.path(), u64::MAX, &[]);
+        forged_segment(dir.path(), 7, &[7, u64::MAX]);
+        let error = Recorder::open(dir.path(), every_record(), 0).unwrap_err();
+        assert!(
+            matches!(error, RecordError::SequenceExhausted { .. }),
+            "{error}"
+        );
+        // Reading still works; the open above already quarantined the
+        // segment holding the record numbered u64::MAX, as damage.
+        let reader = Reader::open_read_only(dir.path()).unwrap();
+        assert!(
+            matches!(
+                reader.report().damage.as_slice(),
+                [Damage::Quarantined { .. }]
+            ),
+            "{:?}",
+            reader.report()
+        );
+        assert_eq!(reader.records().count(), 0);
+    }
+
+    #[test]
+    fn append_never_writes_the_last_sequence_number() {
+        let dir = tempfile::tempdir().unwrap();
+        forged_segment(dir.path(), u64::MAX - 2, &[u64::MAX - 2]);
+        let (mut recorder, _) = Recorder::open(dir.path(), every_record(), 0).unwrap();
+        assert_eq!(recorder.append(&entry(1, b"a")).unwrap(), u64::MAX - 1);
+        let error = recorder.append(&entry(2, b"b")).unwrap_err();
+        assert!(
+            matches!(error, RecordError::SequenceExhausted { .. }),
+            "{error}"
+        );
+        recorder.close().unwrap();
+        let reader = Reader::open_read_only(dir.path()).unwrap();
+        assert_eq!(reader.report().last_seq(), Some(u64::MAX - 1));
+        assert!(reader.report().damage.is_empty(), "{:?}", reader.report());
     }
 
     #[test]

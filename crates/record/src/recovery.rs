@@ -330,7 +330,10 @@ fn scan_segment(
     info.bytes = HEADER_LEN as u64;
     while offset < data.len() {
         match parse_record(&data[offset..]) {
-            Parsed::Record(record, len) if record.seq == expected => {
+            // u64::MAX is never written (the recorder could not number a
+            // record after it), so a record claiming it is damage; this also
+            // keeps `expected` from overflowing.
+            Parsed::Record(record, len) if record.seq == expected && expected != u64::MAX => {
                 let time = record.entry.time_us;
                 info.min_time_us = Some(info.min_time_us.map_or(time, |t| t.min(time)));
                 info.max_time_us = Some(info.max_time_us.map_or(time, |t| t.max(time)));
@@ -360,7 +363,13 @@ fn scan_segment(
                             });
                         }
                         Some((at, seq, _)) => {
-                            let seen = info.last_seq().max(Some(max_seq_from(data, at, seq - 1)));
+                            // With no floor (nothing valid before) the
+                            // record found may be number 0.
+                            let seen = info.last_seq().max(Some(max_seq_from(
+                                data,
+                                at,
+                                seq.saturating_sub(1),
+                            )));
                             return Ok(corrupt(info, offset as u64, defect, seen));
                         }
                     }
