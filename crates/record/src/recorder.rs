@@ -597,6 +597,27 @@ mod tests {
     }
 
     #[test]
+    fn resync_onto_record_zero_does_not_underflow() {
+        // The last segment starts with garbage and then holds a valid record
+        // numbered 0: the resync found it with no floor and computed
+        // `0 - 1` (a panic with overflow checks).
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = crate::format::encode_header(0).to_vec();
+        data.extend_from_slice(&[0xff; 5]);
+        crate::format::encode_record(&mut data, 0, &entry(0, b"x"));
+        fs::write(dir.path().join(segment_name(0)), data).unwrap();
+        let reader = Reader::open_read_only(dir.path()).unwrap();
+        assert!(
+            matches!(reader.report().damage.as_slice(), [Damage::Corrupt { .. }]),
+            "{:?}",
+            reader.report()
+        );
+        // A recorder continues above the salvaged number, never reusing it.
+        let (mut recorder, _) = Recorder::open(dir.path(), every_record(), 0).unwrap();
+        assert_eq!(recorder.append(&entry(1, b"a")).unwrap(), 1);
+    }
+
+    #[test]
     fn append_never_writes_the_last_sequence_number() {
         let dir = tempfile::tempdir().unwrap();
         forged_segment(dir.path(), u64::MAX - 2, &[u64::MAX - 2]);
