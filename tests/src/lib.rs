@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+pub mod faults;
 pub mod mosquitto;
 
 /// The public sample scenario (`tests/data/sample/`): 10 targets, 300 s,
