@@ -72,7 +72,7 @@ async fn a_flood_at_ten_times_the_rated_rate_is_bounded_counted_and_delivered() 
     const FLOOD: Duration = Duration::from_secs(3);
     const RATE: f64 = 100_000.0;
     // The bound the capped outbox gives: every kept output waits behind at
-    // most 5,000 others, and this publisher sustains about 2,500 QoS 1
+    // most 5,000 others, and this publisher sustains about 2,000 QoS 1
     // messages/s on loopback under the flood (measured here), so about 2 s,
     // plus the flood itself. The design's 5 ms p99 is for the rated rate,
     // not a 10x flood; RELIABILITY.md records the measured figures and why
