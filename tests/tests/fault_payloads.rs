@@ -90,6 +90,9 @@ mqtt_binary = true
         }
         assert!(good_mqtt < 100, "no MQTT input ever arrived");
     }
+    // Let the last warm-up heartbeats reach a status message (published
+    // every 200 ms) before taking the baseline.
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let received_before = status_counter(&sub.messages(), "mqtt_inputs_received").unwrap();
     // Heartbeats sent before the subscription was active are not counted
     // anywhere; from here on every publish is.
