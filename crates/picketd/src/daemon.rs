@@ -44,7 +44,9 @@ use crate::notify::{Notifier, NotifyError};
 use crate::outbox::{Outbox, OutboxError};
 use crate::recording::{self, RecordingSender};
 use crate::serial::{self, PortExit, PortHealth};
-use crate::telemetry::{DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed};
+use crate::telemetry::{
+    DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed, ShutdownInputsUnprocessed,
+};
 
 /// Most inputs the engine takes from the channel before committing their
 /// outputs: big enough to amortise the outbox commit at 100,000 inputs/s,
@@ -105,6 +107,8 @@ pub struct RunReport {
     pub recording_records: u64,
     /// Items not recorded (queue full, recording stopped or too large).
     pub recording_lost: u64,
+    /// Inputs left queued when the shutdown's engine drain ran out of time.
+    pub shutdown_unprocessed: u64,
     /// Outbox entries still unacknowledged at exit (kept on disk for the
     /// next run).
     pub outbox_unacked: usize,
@@ -269,7 +273,9 @@ pub async fn run_with(
         },
         tick: Duration::from_millis(config.daemon.tick_interval_ms),
         status_interval: Duration::from_millis(config.daemon.status_interval_ms),
-        drain_limit: config.daemon.input_channel_capacity,
+        // A quarter of the shutdown bound: the rest is for the outbox
+        // drain and the disconnect.
+        drain_budget: Duration::from_millis(config.daemon.shutdown_timeout_ms / 4),
     };
     std::thread::Builder::new()
         .name("picketd-engine".into())
@@ -389,6 +395,7 @@ pub async fn run_with(
         recording_records: counters.recording_records.load(Ordering::Relaxed),
         recording_lost: counters.recording_lost.load(Ordering::Relaxed)
             + counters.recording_queue_drops.load(Ordering::Relaxed),
+        shutdown_unprocessed: counters.shutdown_unprocessed.load(Ordering::Relaxed),
         outbox_unacked,
         ready_after,
         shutdown_took,
@@ -487,9 +494,10 @@ struct EngineContext {
     watchdog: Option<Duration>,
     tick: Duration,
     status_interval: Duration,
-    /// Most queued inputs taken after the stop signal (the channel's
-    /// capacity: what was queued when the sources stopped).
-    drain_limit: usize,
+    /// Longest time spent on inputs still queued after the stop signal.
+    /// A full channel of 4 KiB serial chunks is minutes of work after a
+    /// flood; what is left at the end is counted, not processed.
+    drain_budget: Duration,
 }
 
 /// What the engine thread hands back.
@@ -560,24 +568,34 @@ fn engine_thread(
                 }
             }
         }
-        // Shutdown: take what the sources had queued (bounded: the MQTT task
-        // may still be delivering), release the reorder buffer, publish the
-        // final counters.
-        let mut taken = 0;
-        while taken < context.drain_limit {
-            match inputs.try_recv() {
-                Ok(input) => {
-                    batch.push(input);
-                    taken += 1;
-                    if batch.len() == INPUT_BATCH {
-                        handle_batch(&mut engine, &mut batch, &mut outputs, &context);
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        handle_batch(&mut engine, &mut batch, &mut outputs, &context);
+        // Shutdown: take what the sources had queued, for a bounded time
+        // (the MQTT task still has to deliver it), release the reorder
+        // buffer, publish the final counters.
+        let drain_until = Instant::now() + context.drain_budget;
         inputs.close();
+        while Instant::now() < drain_until {
+            let before = batch.len();
+            while batch.len() < INPUT_BATCH {
+                match inputs.try_recv() {
+                    Ok(input) => batch.push(input),
+                    Err(_) => break,
+                }
+            }
+            if batch.len() == before {
+                break;
+            }
+            handle_batch(&mut engine, &mut batch, &mut outputs, &context);
+        }
+        let mut unprocessed = 0u64;
+        while inputs.try_recv().is_ok() {
+            unprocessed += 1;
+        }
+        if unprocessed > 0 {
+            ShutdownInputsUnprocessed {
+                inputs: unprocessed,
+            }
+            .emit(&context.counters);
+        }
         if let Some(recording) = &context.recording {
             recording.flush(now());
         }

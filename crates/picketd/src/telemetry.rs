@@ -89,6 +89,9 @@ pub struct DaemonCounters {
     pub recording_failures: AtomicU64,
     /// 1 while the recording is open and writing, else 0 (a gauge).
     pub recording_active: AtomicU64,
+    /// Inputs still queued when the shutdown's engine drain ran out of
+    /// time.
+    pub shutdown_unprocessed: AtomicU64,
 }
 
 impl DaemonCounters {
@@ -108,6 +111,7 @@ impl DaemonCounters {
             ("recording_lost", &self.recording_lost),
             ("recording_failures", &self.recording_failures),
             ("recording_active", &self.recording_active),
+            ("shutdown_unprocessed", &self.shutdown_unprocessed),
         ] {
             map.insert(format!("daemon.{name}"), counter.load(Ordering::Relaxed));
         }
@@ -244,6 +248,26 @@ impl InternalEvent for SerialOpenFailed<'_> {
                 "cannot open serial port; retrying"
             );
         }
+    }
+}
+
+/// The engine's shutdown drain ran out of time with inputs still queued
+/// (after a flood): they were received but never processed.
+#[derive(Debug)]
+pub struct ShutdownInputsUnprocessed {
+    /// Raw inputs (serial chunks, MQTT payloads) left in the queue.
+    pub inputs: u64,
+}
+
+impl InternalEvent for ShutdownInputsUnprocessed {
+    fn emit(self, counters: &DaemonCounters) {
+        counters
+            .shutdown_unprocessed
+            .fetch_add(self.inputs, Ordering::Relaxed);
+        tracing::warn!(
+            inputs = self.inputs,
+            "shutdown: engine drain ran out of time; queued inputs not processed"
+        );
     }
 }
 
