@@ -58,7 +58,7 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("openssl runs");
+        .expect("the openssl CLI runs (apt-get install openssl)");
     assert!(
         out.status.success(),
         "openssl {args:?} failed: {}",
