@@ -95,6 +95,9 @@ pub struct Engine {
     health: HealthConfig,
     republish_interval_us: i64,
     min_update_interval_us: i64,
+    /// `now − lag` at the previous tick: where the next tick moves the
+    /// tracker's clock.
+    previous_tick_horizon_us: Option<i64>,
     min_class_probability: f64,
     reorder_lag_us: i64,
     max_clock_skew_us: i64,
@@ -279,6 +282,7 @@ impl Engine {
             started_at: None,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
             min_update_interval_us: (config.tracker.min_update_interval_s() * 1e6) as i64,
+            previous_tick_horizon_us: None,
             min_class_probability: config.tracker.min_class_probability(),
             reorder_lag_us: millis(config.site.reorder_lag_ms),
             max_clock_skew_us: millis(config.site.max_clock_skew_ms),
@@ -325,11 +329,22 @@ impl Engine {
         self.reorder
             .advance_horizon(now_us.saturating_sub(self.reorder_lag_us));
         self.release_ready();
-        if let Some(horizon) = self.reorder.horizon_us()
-            && self.tracker_time_us.is_none_or(|time| horizon > time)
+        // Time passes for the tracker (coasting, deletion) up to the
+        // *previous* tick's horizon, not this one: reports read just before
+        // this tick may still be in the daemon's input channel, and a
+        // tracker clock past them would turn them away. Costs one tick of
+        // delay in noticing a lost track.
+        if let Some(target) = self.previous_tick_horizon_us
+            && self.tracker_time_us.is_none_or(|time| target > time)
         {
-            self.advance_tracker(horizon);
+            self.advance_tracker(target);
+            self.reorder.raise_floor(target);
         }
+        let horizon = now_us.saturating_sub(self.reorder_lag_us);
+        self.previous_tick_horizon_us = Some(
+            self.previous_tick_horizon_us
+                .map_or(horizon, |previous| previous.max(horizon)),
+        );
         self.prune_track_attributes();
         self.publish_held_updates(false);
         self.check_sensor_health(now);
@@ -337,8 +352,8 @@ impl Engine {
     }
 
     /// Releases everything in the reorder buffer, in time order, for a
-    /// clean shutdown. Reports arriving afterwards that are not newer than
-    /// the last released one count as too late.
+    /// clean shutdown. Reports arriving afterwards that are older than the
+    /// last released one count as too late.
     pub fn flush(&mut self) -> &[Output] {
         self.outputs.clear();
         self.reorder.open_all();

@@ -9,8 +9,16 @@
 //! Policy:
 //! * the *horizon* is the latest of "latest receive time − lag" (or the
 //!   tick time − lag) and the time of anything already released; reports at
-//!   or before it are released, and a report arriving at or before it is
-//!   too late and dropped, since releasing it would break time order;
+//!   or before it are released;
+//! * the *floor* is the time of the newest report released (or the time the
+//!   engine has moved the tracker to): a report older than the floor is too
+//!   late and dropped, since releasing it would break time order. Anything
+//!   else is accepted, and released at once if it is already behind the
+//!   horizon. Rejecting against the horizon instead (as this buffer first
+//!   did) dropped reports that were merely read late — the second half of
+//!   a scan split across two serial reads, a sensor's next scan read after
+//!   a slow moment — though nothing newer had been released: with a small
+//!   lag that lost a fifth of a single in-order sensor's detections;
 //! * a report is inserted before the horizon moves, so one that arrives
 //!   exactly as late as the lag still makes it;
 //! * when the buffer is full, the oldest report is released early (and
@@ -49,6 +57,7 @@ pub(crate) struct ReorderBuffer<T> {
     pending: BTreeMap<ReorderKey, T>,
     capacity: usize,
     horizon_us: Option<i64>,
+    floor_us: Option<i64>,
     next_arrival: u64,
 }
 
@@ -63,13 +72,9 @@ impl<T> ReorderBuffer<T> {
             pending: BTreeMap::new(),
             capacity: capacity.max(1),
             horizon_us: None,
+            floor_us: None,
             next_arrival: 0,
         }
-    }
-
-    /// The horizon: everything at or before it has been released.
-    pub fn horizon_us(&self) -> Option<i64> {
-        self.horizon_us
     }
 
     /// Reports waiting.
@@ -87,7 +92,7 @@ impl<T> ReorderBuffer<T> {
         sequence: u32,
         report: T,
     ) -> Result<Option<(ReorderKey, T)>, TooLate> {
-        if self.horizon_us.is_some_and(|horizon| time_us <= horizon) {
+        if self.floor_us.is_some_and(|floor| time_us < floor) {
             return Err(TooLate);
         }
         let key = ReorderKey {
@@ -103,6 +108,7 @@ impl<T> ReorderBuffer<T> {
             let oldest = self.pending.pop_first();
             if let Some((key, _)) = &oldest {
                 self.advance_horizon(key.time_us);
+                self.raise_floor(key.time_us);
             }
             return Ok(oldest);
         }
@@ -115,6 +121,13 @@ impl<T> ReorderBuffer<T> {
             self.horizon_us
                 .map_or(time_us, |horizon| horizon.max(time_us)),
         );
+    }
+
+    /// Raises the floor (never lowers it): reports older than `time_us` are
+    /// refused from now on. The engine calls it when it moves the tracker's
+    /// clock without a report.
+    pub fn raise_floor(&mut self, time_us: i64) {
+        self.floor_us = Some(self.floor_us.map_or(time_us, |floor| floor.max(time_us)));
     }
 
     /// Moves the horizon to the newest pending report, so that everything
@@ -132,7 +145,9 @@ impl<T> ReorderBuffer<T> {
         let entry = self.pending.first_entry()?;
         if entry.key().time_us <= horizon {
             let key = *entry.key();
-            Some((key, entry.remove()))
+            let report = entry.remove();
+            self.raise_floor(key.time_us);
+            Some((key, report))
         } else {
             None
         }
@@ -162,8 +177,24 @@ mod tests {
             .map(|(_, label)| label)
             .collect();
         assert_eq!(released, ['a', 'b']);
+        // Older than the newest released report: too late.
         assert_eq!(
-            buffer.insert(25, 0, ReportRank::Detection, 0, 'x'),
+            buffer.insert(15, 0, ReportRank::Detection, 0, 'x'),
+            Err(TooLate)
+        );
+        // Behind the horizon but not older than anything released (read
+        // late, not sent late): accepted and released at once.
+        assert_eq!(
+            buffer.insert(22, 0, ReportRank::Detection, 0, 'y'),
+            Ok(None)
+        );
+        let released: Vec<char> = std::iter::from_fn(|| buffer.pop_ready())
+            .map(|(_, label)| label)
+            .collect();
+        assert_eq!(released, ['y']);
+        buffer.raise_floor(28);
+        assert_eq!(
+            buffer.insert(27, 0, ReportRank::Detection, 0, 'z'),
             Err(TooLate)
         );
         assert_eq!(buffer.len(), 1);
@@ -182,6 +213,10 @@ mod tests {
         );
         let early = buffer.insert(30, 0, ReportRank::Detection, 0, 'c').unwrap();
         assert_eq!(early.map(|(_, label)| label), Some('a'));
-        assert_eq!(buffer.horizon_us(), Some(10));
+        assert_eq!(buffer.horizon_us, Some(10));
+        assert_eq!(
+            buffer.insert(9, 0, ReportRank::Detection, 0, 'z'),
+            Err(TooLate)
+        );
     }
 }

@@ -206,13 +206,14 @@ fn too_far_future() {
 #[test]
 fn too_late() {
     let mut engine = engine();
-    // A report two seconds newer moves the horizon past the first one.
+    // A report from two seconds later, received once the 500 ms lag has
+    // passed, is released: the tracker has moved past T.
     assert_eq!(
         drops_after(
             &mut engine,
             serial(
                 NODE_PORT,
-                T + 2_000_000,
+                T + 2_600_000,
                 wire_frame(&ground_event(2, T + 2_000_000))
             )
         )
@@ -223,7 +224,7 @@ fn too_late() {
         "too_late",
         drops_after(
             &mut engine,
-            serial(NODE_PORT, T + 2_000_001, wire_frame(&ground_event(1, T))),
+            serial(NODE_PORT, T + 2_600_001, wire_frame(&ground_event(1, T))),
         ),
     );
 }
