@@ -49,6 +49,9 @@ pub enum LiveError {
         /// What went wrong.
         message: String,
     },
+    /// The broker did not accept the sensors' connection.
+    #[error("the MQTT broker did not accept a connection within 10 s")]
+    NotConnected,
     /// The MQTT client refused a publish.
     #[error("MQTT publish for {sensor}: {message}")]
     Publish {
@@ -122,6 +125,7 @@ pub fn port_paths(ports: &[VirtualPort]) -> BTreeMap<String, String> {
 pub struct Publisher {
     client: AsyncClient,
     task: JoinHandle<()>,
+    connected: watch::Receiver<bool>,
 }
 
 impl Publisher {
@@ -131,8 +135,23 @@ impl Publisher {
         options.set_keep_alive(Duration::from_secs(10));
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, eventloop) = AsyncClient::new(options, 4096);
-        let task = tokio::spawn(drive(eventloop));
-        Self { client, task }
+        let (connected_tx, connected) = watch::channel(false);
+        let task = tokio::spawn(drive(eventloop, connected_tx));
+        Self {
+            client,
+            task,
+            connected,
+        }
+    }
+
+    /// Waits (bounded) for the broker's CONNACK; true once connected.
+    /// Publishing before it is not safe: rumqttc drops QoS 1 publishes
+    /// queued before a CONNACK without a session (shared/traps.md).
+    pub async fn ready(&self, bound: Duration) -> bool {
+        let mut connected = self.connected.clone();
+        tokio::time::timeout(bound, connected.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Publishes `payload` on `topic` at QoS 1.
@@ -151,9 +170,12 @@ impl Publisher {
 
 /// Polls the event loop until disconnected; a broker not up yet is retried
 /// with a short pause (rumqttc reconnects on the next poll, at once).
-async fn drive(mut eventloop: EventLoop) {
+async fn drive(mut eventloop: EventLoop, connected: watch::Sender<bool>) {
     loop {
         match eventloop.poll().await {
+            Ok(Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                let _ = connected.send(true);
+            }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
             Ok(_) => {}
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -189,6 +211,9 @@ pub async fn play_events(
         .into_iter()
         .map(|s| (s.id.clone(), s))
         .collect();
+    if !publisher.ready(Duration::from_secs(10)).await {
+        return Err(LiveError::NotConnected);
+    }
     let mut report = SendReport::default();
     let port_index: BTreeMap<String, usize> = ports
         .iter()

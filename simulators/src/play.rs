@@ -172,6 +172,9 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
         &format!("picket-sim-play-{}", std::process::id()),
     );
 
+    if !publisher.ready(Duration::from_secs(10)).await {
+        return Err(PlayError::Live(LiveError::NotConnected));
+    }
     let Some(first_us) = first_us else {
         publisher.close().await;
         return Ok(report);
