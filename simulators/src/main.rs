@@ -62,7 +62,9 @@ enum Command {
     },
     /// Play a scenario's sensors onto ptys and MQTT in real time (or
     /// faster), for a picketd configured with `picket-sim config`; writes
-    /// truth.jsonl (and carriers.json) to --out.
+    /// truth.jsonl (and carriers.json) to --out. Start picketd first: it
+    /// retries the pty links until they appear, and a pty nobody reads
+    /// fills up and stalls the run.
     Run {
         /// The scenario file.
         scenario: PathBuf,
