@@ -435,6 +435,160 @@ pub async fn assert_all_delivered(
     );
 }
 
+#[derive(Debug, Default)]
+struct SeqState {
+    /// Bit `s` set: seq `s` seen in a body.
+    bits: Vec<u64>,
+    distinct: u64,
+    max: u64,
+    /// Tracks whose clear (empty retained payload) arrived.
+    clears: BTreeSet<String>,
+    /// Messages per topic.
+    per_topic: std::collections::BTreeMap<String, u64>,
+}
+
+/// A QoS 1 subscriber that keeps only what the no-loss check needs (a
+/// bitset of outbox seqs, the cleared tracks, a count per topic) and no
+/// payloads, so that a long run's memory figures are the daemon's and not
+/// the test's copy of everything it received.
+#[derive(Debug)]
+pub struct SeqCollector {
+    state: std::sync::Arc<std::sync::Mutex<SeqState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SeqCollector {
+    /// Connects to the broker on `port` (clean session), subscribes to
+    /// `filter`, returns once subscribed. Call within a tokio runtime.
+    pub async fn connect(port: u16, client_id: &str, filter: &str) -> io::Result<Self> {
+        use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+        options
+            .set_clean_session(true)
+            .set_keep_alive(Duration::from_secs(5))
+            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+        let (client, mut eventloop) = AsyncClient::new(options, 100);
+        let state = std::sync::Arc::new(std::sync::Mutex::new(SeqState::default()));
+        let subscribed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let task = {
+            let state = state.clone();
+            let subscribed = subscribed.clone();
+            let filter = filter.to_string();
+            tokio::spawn(async move {
+                loop {
+                    match eventloop.poll().await {
+                        Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                            let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                        }
+                        Ok(Event::Incoming(Incoming::SubAck(_))) => subscribed.notify_one(),
+                        Ok(Event::Incoming(Incoming::Publish(p))) => {
+                            if let Ok(mut s) = state.lock() {
+                                s.record(&p.topic, &p.payload);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(10), subscribed.notified())
+            .await
+            .map_err(|_| io::Error::other("seq collector: no SUBACK within 10 s"))?;
+        Ok(SeqCollector { state, task })
+    }
+
+    /// Messages received on topics containing `part`.
+    pub fn count_on(&self, part: &str) -> u64 {
+        self.state
+            .lock()
+            .map(|s| {
+                s.per_topic
+                    .iter()
+                    .filter(|(t, _)| t.contains(part))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// (distinct seqs seen, track clears seen, the missing seqs of `1..=n`
+    /// that clears do not account for, or all of them if they do not
+    /// match).
+    pub fn check(&self, n: u64) -> (u64, usize, Vec<u64>) {
+        let Ok(s) = self.state.lock() else {
+            return (0, 0, Vec::new());
+        };
+        let missing: Vec<u64> = (1..=n).filter(|q| !s.has(*q)).collect();
+        let unexplained = if missing.len() == s.clears.len() && s.max <= n {
+            Vec::new()
+        } else {
+            missing
+        };
+        (s.distinct, s.clears.len(), unexplained)
+    }
+
+    /// Waits until every outbox seq `1..=n` has arrived (each seen, or a
+    /// gap accounted for by a track clear, as [`all_delivered`]); panics
+    /// with the missing ones after `timeout`.
+    pub async fn assert_all_delivered(&self, n: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (distinct, clears, unexplained) = self.check(n);
+            if unexplained.is_empty() && distinct + clears as u64 == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{distinct} of {n} outbox seqs delivered with {clears} track clears; \
+                 missing {unexplained:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl SeqState {
+    fn has(&self, seq: u64) -> bool {
+        self.bits
+            .get((seq / 64) as usize)
+            .is_some_and(|word| word & (1 << (seq % 64)) != 0)
+    }
+
+    fn record(&mut self, topic: &str, payload: &[u8]) {
+        *self.per_topic.entry(topic.to_string()).or_default() += 1;
+        if topic.ends_with("/status") {
+            return;
+        }
+        if payload.is_empty() {
+            if topic.contains("/tracks/") {
+                self.clears.insert(topic.to_string());
+            }
+            return;
+        }
+        let Some(seq) = json_seq(payload) else {
+            return;
+        };
+        let word = (seq / 64) as usize;
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        if let Some(bits) = self.bits.get_mut(word)
+            && *bits & (1 << (seq % 64)) == 0
+        {
+            *bits |= 1 << (seq % 64);
+            self.distinct += 1;
+            self.max = self.max.max(seq);
+        }
+    }
+}
+
+impl Drop for SeqCollector {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
