@@ -42,7 +42,7 @@ use crate::config::{Config, SerialPortConfig};
 use crate::mqtt::{self, MqttCounters, MqttError, MqttReport};
 use crate::notify::{Notifier, NotifyError};
 use crate::outbox::{Outbox, OutboxError};
-use crate::recording::{self, RecordingSender};
+use crate::recording::{self, RecordingSender, RecordingThread};
 use crate::serial::{self, PortExit, PortHealth};
 use crate::telemetry::{
     DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed, ShutdownInputsUnprocessed,
@@ -127,6 +127,21 @@ pub struct RunReport {
 pub struct RunOptions {
     /// systemd notify socket (disabled: no-op).
     pub notifier: Notifier,
+    /// Called on the engine thread at every tick, before the watchdog
+    /// ping. Fault injection for tests: a hook that blocks is a wedged
+    /// engine loop, which must stop the pings (`tests/tests/fault_watchdog.rs`).
+    /// `None` in production.
+    pub engine_tick_hook: Option<TickHook>,
+}
+
+/// See [`RunOptions::engine_tick_hook`].
+#[derive(Clone)]
+pub struct TickHook(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for TickHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TickHook")
+    }
 }
 
 impl RunOptions {
@@ -134,6 +149,7 @@ impl RunOptions {
     pub fn from_env() -> Result<Self, DaemonError> {
         Ok(Self {
             notifier: Notifier::from_env()?,
+            engine_tick_hook: None,
         })
     }
 }
@@ -265,6 +281,7 @@ pub async fn run_with(
         ports: ports.clone(),
         status: status_tx,
         recording: recording_sender,
+        tick_hook: options.engine_tick_hook,
         notifier: notifier.clone(),
         watchdog: if config.daemon.watchdog {
             notifier.watchdog_ping_interval()
@@ -349,8 +366,7 @@ pub async fn run_with(
     }
     // The recorder ends once the engine thread (holding its sender) has; it
     // writes and fsyncs the tail. Joined alongside the outbox drain below.
-    let recording_done =
-        recording_thread.map(|thread| tokio::task::spawn_blocking(move || thread.join()));
+    let recording_done = recording_thread.map(RecordingThread::finished);
     let _ = mqtt_stop_tx.send(());
     let mqtt_report = if mqtt_task.is_finished() || fatal.is_none() {
         match tokio::time::timeout_at(deadline, &mut mqtt_task).await {
@@ -490,6 +506,7 @@ struct EngineContext {
     status: watch::Sender<StatusMessage>,
     /// Where every input, tick and flush is recorded (None: recording off).
     recording: Option<RecordingSender>,
+    tick_hook: Option<TickHook>,
     notifier: Notifier,
     watchdog: Option<Duration>,
     tick: Duration,
@@ -546,6 +563,9 @@ fn engine_thread(
                     let outputs = engine.handle_tick(now);
                     commit(outputs, &context);
                     context.counters.engine_ticks.fetch_add(1, Ordering::Relaxed);
+                    if let Some(TickHook(hook)) = &context.tick_hook {
+                        hook();
+                    }
                     if let Some(interval) = context.watchdog
                         && last_ping.is_none_or(|at| at.elapsed() >= interval)
                     {

@@ -74,6 +74,11 @@ impl Notifier {
             return Err(NotifyError::BadAddress(socket.to_owned()));
         };
         let socket = UnixDatagram::unbound()?;
+        // Never block the caller: the watchdog ping is sent from the engine
+        // loop, and a blocking send to a manager that stopped reading (its
+        // queue holds ten datagrams by default) would wedge tracking. A
+        // full queue returns EAGAIN, reported like any failed send.
+        socket.set_nonblocking(true)?;
         Ok(Self {
             inner: Some(Arc::new(Inner { socket, address })),
             watchdog,

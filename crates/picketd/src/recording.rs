@@ -193,17 +193,30 @@ impl RecordingSender {
     }
 }
 
-/// The daemon's end: join at shutdown.
+/// The daemon's end: wait for it at shutdown.
 #[derive(Debug)]
 pub struct RecordingThread {
     handle: JoinHandle<()>,
+    done: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl RecordingThread {
-    /// Waits for the recorder thread to write and fsync what it was sent.
-    /// It ends once its [`RecordingSender`] is dropped.
+    /// Waits (blocking) for the recorder thread to write and fsync what it
+    /// was sent. It ends once its [`RecordingSender`] is dropped.
     pub fn join(self) {
         if self.handle.join().is_err() {
+            tracing::error!("recording thread panicked");
+        }
+    }
+
+    /// [`join`](Self::join) for async callers. Dropping the future before
+    /// it resolves (a shutdown deadline) leaves the thread detached rather
+    /// than blocking a runtime thread: with the engine wedged, its sender
+    /// is never dropped and a blocking join would never return, and a
+    /// runtime waits for its blocking tasks when it shuts down.
+    pub async fn finished(self) {
+        // Err: the thread ended without signalling (it panicked).
+        if self.done.await.is_err() {
             tracing::error!("recording thread panicked");
         }
     }
@@ -218,6 +231,7 @@ pub fn start(
     counters: Arc<DaemonCounters>,
 ) -> std::io::Result<(RecordingSender, RecordingThread)> {
     let (items, queue) = std::sync::mpsc::sync_channel(settings.queue_capacity);
+    let (done_tx, done) = tokio::sync::oneshot::channel();
     let worker = Worker {
         dir,
         config: settings.recorder_config(),
@@ -231,10 +245,13 @@ pub fn start(
     };
     let handle = std::thread::Builder::new()
         .name("picketd-recorder".into())
-        .spawn(move || worker.run(queue))?;
+        .spawn(move || {
+            worker.run(queue);
+            let _ = done_tx.send(());
+        })?;
     Ok((
         RecordingSender { items, counters },
-        RecordingThread { handle },
+        RecordingThread { handle, done },
     ))
 }
 
