@@ -332,14 +332,10 @@ mqtt_binary = true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn known_gap_negative_or_zero_variance_is_floored_and_accepted_not_dropped() {
-    // KNOWN GAP, pinned so that it cannot change unnoticed (RELIABILITY.md,
-    // payloads): `DropReason::InvalidMeasurement` is documented as covering
-    // "a non-positive variance", but `picket-engine`'s normalise.rs floors
-    // every reported variance at the sensor's configured noise
-    // (`max(floor)`), so -4 m² and 0 m² become the floor and the report is
-    // tracked. When the engine refuses them, this test fails: change it to
-    // expect two `invalid_measurement` drops and no detection.
+async fn negative_or_zero_variance_is_refused_as_invalid_measurement() {
+    // Found by this suite: the engine used to floor every reported variance
+    // at the sensor's configured noise, so -4 m² and 0 m² were tracked.
+    // They are refused now (`invalid_measurement`), as documented.
     let broker = Mosquitto::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pty = Pty::start(dir.path(), "geo");
@@ -377,7 +373,8 @@ async fn known_gap_negative_or_zero_variance_is_floored_and_accepted_not_dropped
         d.total()
     );
     assert_eq!(report.engine.messages, 2);
-    assert_eq!(d, DropCounters::default(), "currently floored, not dropped");
-    assert_eq!(report.engine.detections, 2, "currently tracked");
+    assert_eq!(d.invalid_measurement, 2, "{d:?}");
+    assert_eq!(d.total(), 2, "{d:?}");
+    assert_eq!(report.engine.detections, 0);
     sub.close().await;
 }

@@ -193,10 +193,22 @@ fn require_finite(values: &[f32]) -> Result<(), DropReason> {
     }
 }
 
+/// Reported variances must be positive: zero or negative is a broken
+/// sensor (or a forged report), not a very precise one, and flooring it at
+/// the configured noise would track whatever it says.
+fn require_positive(variances: &[f32]) -> Result<(), DropReason> {
+    if variances.iter().all(|variance| *variance > 0.0) {
+        Ok(())
+    } else {
+        Err(DropReason::InvalidMeasurement)
+    }
+}
+
 /// A reported azimuth (degrees from true north at the sensor) as a tracker
 /// bearing (radians from the site frame's north) with its variance floored.
 fn bearing_measurement(sensor: &Sensor, bearing: &Bearing) -> Result<Measurement, DropReason> {
     require_finite(&[bearing.azimuth_deg, bearing.variance_deg2])?;
+    require_positive(&[bearing.variance_deg2])?;
     check_field_of_view(sensor, f64::from(bearing.azimuth_deg))?;
     let variance_deg2 = f64::from(bearing.variance_deg2).max(sensor.bearing_variance_deg2());
     Ok(Measurement::Bearing {
@@ -294,6 +306,7 @@ fn geo_measurement(
         position.variance_north_m2,
         position.covariance_east_north_m2,
     ])?;
+    require_positive(&[position.variance_east_m2, position.variance_north_m2])?;
     let lat_deg = f64::from(position.latitude_e7) / 1e7;
     let lon_deg = f64::from(position.longitude_e7) / 1e7;
     if lat_deg.abs() > 90.0 || lon_deg.abs() > 180.0 {
@@ -336,6 +349,7 @@ fn range_bearing_report(
     report: &RangeBearingReport,
 ) -> Result<(Measurement, Option<ClassEvidence>), DropReason> {
     require_finite(&[report.range_m, report.range_variance_m2])?;
+    require_positive(&[report.range_variance_m2])?;
     let Measurement::Bearing {
         bearing, variance, ..
     } = bearing_measurement(sensor, &report.azimuth)?

@@ -153,6 +153,28 @@ fn invalid_measurement() {
 }
 
 #[test]
+fn invalid_measurement_non_positive_variance() {
+    for variance in [0.0, -4.0] {
+        let mut engine = engine();
+        let mut report = range_bearing(1, T, 100.0, 90.0);
+        if let Message::RangeBearingReport(inner) = &mut report {
+            inner.azimuth.variance_deg2 = variance;
+        }
+        only(
+            "invalid_measurement",
+            drops_after(
+                &mut engine,
+                mqtt(
+                    &format!("picket/checkpoint-1/{RADAR_TOPIC}"),
+                    T,
+                    json(&report),
+                ),
+            ),
+        );
+    }
+}
+
+#[test]
 fn invalid_measurement_outside_the_field_of_view() {
     let mut engine = engine();
     // The camera looks west (270°) with a 90° view; east is behind it.
