@@ -1,8 +1,11 @@
-//! picketd with one fault to inject, for the watchdog test
-//! (`tests/tests/fault_watchdog.rs`): the real daemon library, configured
-//! from a file and supervised through `$NOTIFY_SOCKET` / `$WATCHDOG_USEC`
-//! exactly as under systemd, whose engine loop blocks for good at its next
-//! tick once the file named by the second argument exists.
+//! picketd with faults to inject, for the process-level fault tests: the
+//! real daemon library, configured from a file and supervised through
+//! `$NOTIFY_SOCKET` / `$WATCHDOG_USEC` exactly as under systemd.
+//! * Its engine loop blocks for good at its next tick once the file named
+//!   by the second argument exists (`tests/tests/fault_watchdog.rs`).
+//! * It survives a file-size limit (`prlimit --fsize`): SIGXFSZ is caught,
+//!   so a write past the limit fails with EFBIG, as a write to a full disk
+//!   fails with ENOSPC (`tests/tests/fault_disk_full.rs`).
 //!
 //! ```text
 //! picketd-wedgeable CONFIG WEDGE_FLAG_FILE
@@ -61,6 +64,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // SIGXFSZ kills by default; with a handler installed the write
+        // returns an error instead. 25 is SIGXFSZ on Linux.
+        let _file_size_limit =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25));
         let shutdown = async {
             if let Ok(mut term) =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
