@@ -97,7 +97,7 @@ async fn a_full_recording_disk_pauses_recording_not_tracking() {
     while written < FILE_SIZE_LIMIT + FILE_SIZE_LIMIT / 2 {
         write_all(&mut writer, &junk);
         written += junk.len() as u64;
-        if written % (256 * 1024) == 0 {
+        if written.is_multiple_of(256 * 1024) {
             step(&mut writer);
         }
     }
