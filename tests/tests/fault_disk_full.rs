@@ -11,27 +11,14 @@
 
 mod e2e_support;
 
-use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use e2e_support::*;
-use picket_system_tests::mosquitto::{Mosquitto, Received, Subscriber};
-use serde_json::Value;
+use picket_system_tests::mosquitto::{Mosquitto, Subscriber};
 
 /// The largest file the daemon may write, bytes.
 const FILE_SIZE_LIMIT: u64 = 2 * 1024 * 1024;
-
-fn output_seqs(messages: &[Received]) -> BTreeSet<u64> {
-    messages
-        .iter()
-        .filter(|m| {
-            !m.payload.is_empty() && !m.topic.ends_with("/status") && !m.topic.ends_with("/reports")
-        })
-        .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-        .filter_map(|v| v["seq"].as_u64())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_recording_disk_pauses_recording_not_tracking() {

@@ -14,44 +14,8 @@ use std::time::{Duration, Instant};
 
 use e2e_support::*;
 use picket_system_tests::faults::{ArrivalRecorder, assert_all_delivered, mb, rss_bytes};
-use picket_system_tests::mosquitto::{Mosquitto, Subscriber};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Rig {
-    _broker: Mosquitto,
-    _dir: tempfile::TempDir,
-    pty: Pty,
-    sub: Subscriber,
-    daemon: Daemon,
-    port_key: String,
-}
-
-async fn rig(name: &str, edit: impl FnOnce(String) -> String) -> Rig {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let pty = Pty::start(dir.path(), "geo");
-    let state = dir.path().join("state");
-    let config = parse_config(&edit(config_text(broker.port(), &state, &pty.device, "")));
-    let sub = Subscriber::connect(broker.port(), name, &[&format!("picket/{SITE}/#")])
-        .await
-        .unwrap();
-    let daemon = Daemon::start(config);
-    let port_key = format!("serial.{}", pty.device.display());
-    sub.wait_for(WAIT, |m| {
-        status_counter(m, &format!("{port_key}.connected")) == Some(1)
-    })
-    .await
-    .expect("birth status with the port open");
-    Rig {
-        _broker: broker,
-        _dir: dir,
-        pty,
-        sub,
-        daemon,
-        port_key,
-    }
-}
 
 /// Percentile of sorted `values` (nearest rank).
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -83,7 +47,7 @@ async fn a_flood_at_ten_times_the_rated_rate_is_bounded_counted_and_delivered() 
     })
     .await;
     let recorder = ArrivalRecorder::connect(
-        rig._broker.port(),
+        rig.broker.port(),
         "fault-flood-latency",
         &format!("picket/{SITE}/tracks/+"),
     )

@@ -11,63 +11,8 @@ use std::time::Duration;
 
 use e2e_support::*;
 use picket_system_tests::faults::{Rng, assert_all_delivered, mb, rss_bytes};
-use picket_system_tests::mosquitto::{Mosquitto, Received, Subscriber};
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn confirmed_tracks(messages: &[Received]) -> usize {
-    messages
-        .iter()
-        .filter(|m| m.topic.contains("/tracks/") && !m.payload.is_empty())
-        .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-        .filter(|v| v["status"] == "confirmed")
-        .count()
-}
-
-struct Rig {
-    _broker: Mosquitto,
-    _dir: tempfile::TempDir,
-    pty: Pty,
-    sub: Subscriber,
-    daemon: Daemon,
-    port_key: String,
-}
-
-async fn rig(name: &str, edit: impl FnOnce(String) -> String) -> Rig {
-    let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let pty = Pty::start(dir.path(), "geo");
-    let state = dir.path().join("state");
-    let config = parse_config(&edit(config_text(broker.port(), &state, &pty.device, "")));
-    let sub = Subscriber::connect(broker.port(), name, &[&format!("picket/{SITE}/#")])
-        .await
-        .unwrap();
-    let daemon = Daemon::start(config);
-    let port_key = format!("serial.{}", pty.device.display());
-    sub.wait_for(WAIT, |m| {
-        status_counter(m, &format!("{port_key}.connected")) == Some(1)
-    })
-    .await
-    .expect("birth status with the port open");
-    Rig {
-        _broker: broker,
-        _dir: dir,
-        pty,
-        sub,
-        daemon,
-        port_key,
-    }
-}
-
-/// A walker going north at 2 m/s, `step` at 20 Hz.
-fn walker_frame(sequence: u32, step: u32) -> Vec<u8> {
-    wire(&position(
-        sequence,
-        0.5,
-        -20.0 + f64::from(step) * 2.0 / 20.0,
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mebibyte_without_a_delimiter_is_one_oversize_frame_and_memory_stays_bounded() {

@@ -13,7 +13,6 @@
 
 mod e2e_support;
 
-use std::collections::BTreeSet;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,8 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use e2e_support::*;
-use picket_system_tests::mosquitto::{Mosquitto, Received, Subscriber};
-use serde_json::Value;
+use picket_system_tests::mosquitto::{Mosquitto, Subscriber};
 
 /// `WatchdogSec=` of the simulated unit.
 const WATCHDOG: Duration = Duration::from_secs(1);
@@ -108,17 +106,6 @@ impl Supervised {
             assert!(since.elapsed() < limit, "the watchdog never fired");
         }
     }
-}
-
-fn output_seqs(messages: &[Received]) -> BTreeSet<u64> {
-    messages
-        .iter()
-        .filter(|m| {
-            !m.payload.is_empty() && !m.topic.ends_with("/status") && !m.topic.ends_with("/reports")
-        })
-        .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
-        .filter_map(|v| v["seq"].as_u64())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

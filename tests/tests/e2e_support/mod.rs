@@ -375,3 +375,80 @@ pub fn status_counter(
             value["counters"][name].as_u64()
         })
 }
+
+// ---- Fault-suite rigs ------------------------------------------------------
+
+/// Confirmed track messages among `messages`.
+pub fn confirmed_tracks(messages: &[picket_system_tests::mosquitto::Received]) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.topic.contains("/tracks/") && !m.payload.is_empty())
+        .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
+        .filter(|v| v["status"] == "confirmed")
+        .count()
+}
+
+/// The outbox sequence numbers of the outputs among `messages` (not the
+/// status, which has its own, nor sensor reports; track clears carry none).
+pub fn output_seqs(
+    messages: &[picket_system_tests::mosquitto::Received],
+) -> std::collections::BTreeSet<u64> {
+    messages
+        .iter()
+        .filter(|m| {
+            !m.payload.is_empty() && !m.topic.ends_with("/status") && !m.topic.ends_with("/reports")
+        })
+        .filter_map(|m| serde_json::from_slice::<Value>(&m.payload).ok())
+        .filter_map(|v| v["seq"].as_u64())
+        .collect()
+}
+
+/// A broker, a pty and a daemon reading it (config from `config_text`,
+/// edited by `edit`), and a subscriber to everything under the site.
+pub struct Rig {
+    pub broker: picket_system_tests::mosquitto::Mosquitto,
+    _dir: tempfile::TempDir,
+    pub pty: Pty,
+    pub sub: picket_system_tests::mosquitto::Subscriber,
+    pub daemon: Daemon,
+    pub port_key: String,
+}
+
+pub async fn rig(name: &str, edit: impl FnOnce(String) -> String) -> Rig {
+    let broker = picket_system_tests::mosquitto::Mosquitto::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pty = Pty::start(dir.path(), "geo");
+    let state = dir.path().join("state");
+    let config = parse_config(&edit(config_text(broker.port(), &state, &pty.device, "")));
+    let sub = picket_system_tests::mosquitto::Subscriber::connect(
+        broker.port(),
+        name,
+        &[&format!("picket/{SITE}/#")],
+    )
+    .await
+    .unwrap();
+    let daemon = Daemon::start(config);
+    let port_key = format!("serial.{}", pty.device.display());
+    sub.wait_for(Duration::from_secs(30), |m| {
+        status_counter(m, &format!("{port_key}.connected")) == Some(1)
+    })
+    .await
+    .expect("birth status with the port open");
+    Rig {
+        broker,
+        _dir: dir,
+        pty,
+        sub,
+        daemon,
+        port_key,
+    }
+}
+
+/// A walker going north at 2 m/s, `step` at 20 Hz.
+pub fn walker_frame(sequence: u32, step: u32) -> Vec<u8> {
+    wire(&position(
+        sequence,
+        0.5,
+        -20.0 + f64::from(step) * 2.0 / 20.0,
+    ))
+}
