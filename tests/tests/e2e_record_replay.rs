@@ -153,5 +153,7 @@ async fn a_live_recording_replays_to_byte_identical_messages() {
         compared += 1;
     }
     assert_eq!(compared, by_seq.len(), "every live message was replayed");
-    assert!(compared > 50, "compared {compared} messages");
+    // About ten track states a second per walker (the per-track publication
+    // limit), plus the alert and health messages.
+    assert!(compared > 20, "compared {compared} messages");
 }
