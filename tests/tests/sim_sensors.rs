@@ -87,8 +87,10 @@ async fn start_daemon(
 
 impl Daemon {
     async fn stop(self) -> (RunReport, Seen) {
-        // The last reports pass the reorder lag, coasting tracks publish.
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // The last reports pass the reorder lag, coasting tracks publish,
+        // and the last bytes written to the ptys are read (on a loaded
+        // 2-core machine that can take a while: 600 ms lost 2 reports).
+        tokio::time::sleep(Duration::from_millis(2000)).await;
         self.stop.send(()).unwrap();
         let report = tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
