@@ -302,6 +302,53 @@ pub struct Arrival {
     pub payload: Vec<u8>,
 }
 
+/// Connects a clean-session QoS 1 subscriber to the broker on `port`,
+/// subscribes to `filter` (again after every reconnect) and hands every
+/// publish to `on_publish`; returns once the subscription is acknowledged.
+/// The task runs until aborted. Call within a tokio runtime.
+async fn spawn_subscriber(
+    port: u16,
+    client_id: &str,
+    filter: &str,
+    mut on_publish: impl FnMut(&str, &[u8]) + Send + 'static,
+) -> io::Result<tokio::task::JoinHandle<()>> {
+    use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+    let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
+    options
+        .set_clean_session(true)
+        .set_keep_alive(Duration::from_secs(5))
+        .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    let subscribed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let task = {
+        let subscribed = subscribed.clone();
+        let filter = filter.to_string();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                        let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                    }
+                    Ok(Event::Incoming(Incoming::SubAck(_))) => subscribed.notify_one(),
+                    Ok(Event::Incoming(Incoming::Publish(p))) => on_publish(&p.topic, &p.payload),
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        })
+    };
+    if tokio::time::timeout(Duration::from_secs(10), subscribed.notified())
+        .await
+        .is_err()
+    {
+        task.abort();
+        return Err(io::Error::other(format!(
+            "subscriber {client_id}: no SUBACK within 10 s"
+        )));
+    }
+    Ok(task)
+}
+
 /// A clean-session QoS 1 subscriber that stamps each message with its
 /// arrival time, for latency measurements (the harness's
 /// [`crate::mosquitto::Subscriber`] keeps no times).
@@ -315,45 +362,19 @@ impl ArrivalRecorder {
     /// Connects to the broker on `port`, subscribes to `filter` and returns
     /// once the subscription is acknowledged. Call within a tokio runtime.
     pub async fn connect(port: u16, client_id: &str, filter: &str) -> io::Result<Self> {
-        use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
-        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-        options
-            .set_clean_session(true)
-            .set_keep_alive(Duration::from_secs(5))
-            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
         let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let subscribed = std::sync::Arc::new(tokio::sync::Notify::new());
-        let task = {
-            let arrivals = arrivals.clone();
-            let subscribed = subscribed.clone();
-            let filter = filter.to_string();
-            tokio::spawn(async move {
-                loop {
-                    match eventloop.poll().await {
-                        Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                            let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
-                        }
-                        Ok(Event::Incoming(Incoming::SubAck(_))) => subscribed.notify_one(),
-                        Ok(Event::Incoming(Incoming::Publish(p))) => {
-                            let at_us = unix_micros();
-                            if let Ok(mut a) = arrivals.lock() {
-                                a.push(Arrival {
-                                    at_us,
-                                    topic: p.topic.clone(),
-                                    payload: p.payload.to_vec(),
-                                });
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    }
-                }
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(10), subscribed.notified())
-            .await
-            .map_err(|_| io::Error::other("arrival recorder: no SUBACK within 10 s"))?;
+        let sink = arrivals.clone();
+        let task = spawn_subscriber(port, client_id, filter, move |topic, payload| {
+            let at_us = unix_micros();
+            if let Ok(mut a) = sink.lock() {
+                a.push(Arrival {
+                    at_us,
+                    topic: topic.to_owned(),
+                    payload: payload.to_vec(),
+                });
+            }
+        })
+        .await?;
         Ok(ArrivalRecorder { arrivals, task })
     }
 
@@ -461,40 +482,14 @@ impl SeqCollector {
     /// Connects to the broker on `port` (clean session), subscribes to
     /// `filter`, returns once subscribed. Call within a tokio runtime.
     pub async fn connect(port: u16, client_id: &str, filter: &str) -> io::Result<Self> {
-        use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
-        let mut options = MqttOptions::new(client_id, "127.0.0.1", port);
-        options
-            .set_clean_session(true)
-            .set_keep_alive(Duration::from_secs(5))
-            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
         let state = std::sync::Arc::new(std::sync::Mutex::new(SeqState::default()));
-        let subscribed = std::sync::Arc::new(tokio::sync::Notify::new());
-        let task = {
-            let state = state.clone();
-            let subscribed = subscribed.clone();
-            let filter = filter.to_string();
-            tokio::spawn(async move {
-                loop {
-                    match eventloop.poll().await {
-                        Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                            let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
-                        }
-                        Ok(Event::Incoming(Incoming::SubAck(_))) => subscribed.notify_one(),
-                        Ok(Event::Incoming(Incoming::Publish(p))) => {
-                            if let Ok(mut s) = state.lock() {
-                                s.record(&p.topic, &p.payload);
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                    }
-                }
-            })
-        };
-        tokio::time::timeout(Duration::from_secs(10), subscribed.notified())
-            .await
-            .map_err(|_| io::Error::other("seq collector: no SUBACK within 10 s"))?;
+        let sink = state.clone();
+        let task = spawn_subscriber(port, client_id, filter, move |topic, payload| {
+            if let Ok(mut s) = sink.lock() {
+                s.record(topic, payload);
+            }
+        })
+        .await?;
         Ok(SeqCollector { state, task })
     }
 
