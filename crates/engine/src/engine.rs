@@ -75,6 +75,9 @@ use crate::zones::Zone;
 pub struct Engine {
     site: SiteId,
     topics: Topics,
+    /// `picket/<site>/tracks/`: [`Topics::tracks`] without the id, so a
+    /// track topic is one exact-size allocation (see [`TrackTopics`]).
+    track_topics: TrackTopics,
     frame: LocalFrame,
     registry: Registry,
     links: Vec<SerialLink>,
@@ -224,6 +227,49 @@ struct Scratch {
     classes: Vec<Option<ClassEvidence>>,
     events: Vec<TrackEvent>,
     snapshot: Vec<TrackSnapshot>,
+    /// Ids of the tracker's live tracks, sorted (attribute pruning).
+    live: Vec<u64>,
+}
+
+/// Track topics, built without `format!`: `Topics::tracks` formats into a
+/// string that then grows, two allocations per published track message;
+/// this writes the id into a string of the final size.
+#[derive(Debug)]
+struct TrackTopics {
+    /// `picket/<site>/tracks/`.
+    prefix: String,
+}
+
+impl TrackTopics {
+    fn new(topics: &Topics) -> Self {
+        // `Topics` keeps its prefix private; the topic of track 0 minus the
+        // id is the same string, and a test checks the two agree.
+        let mut prefix = topics.tracks(0);
+        prefix.pop();
+        Self { prefix }
+    }
+
+    /// `Topics::tracks(id)`.
+    fn topic(&self, id: u64) -> String {
+        // u64::MAX has 20 digits.
+        let mut topic = String::with_capacity(self.prefix.len() + 20);
+        topic.push_str(&self.prefix);
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = id;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        for &digit in &digits[at..] {
+            topic.push(char::from(digit));
+        }
+        topic
+    }
 }
 
 /// A timestamp from engine microseconds; engine times come from validated
@@ -262,6 +308,7 @@ impl Engine {
         let registry = Registry::new(&config, &frame);
         let mut engine = Self {
             topics: Topics::new(&site),
+            track_topics: TrackTopics::new(&Topics::new(&site)),
             site,
             zones: config
                 .zones
@@ -893,7 +940,7 @@ impl Engine {
             };
             self.outputs.push(track_output(
                 &context,
-                self.topics.tracks(id),
+                self.track_topics.topic(id),
                 (id, status, time_us),
                 &event.state,
                 attributes,
@@ -902,7 +949,7 @@ impl Engine {
         if status == TrackStatus::Deleted {
             self.tracks.remove(&id);
             self.outputs.push(Output {
-                topic: self.topics.tracks(id),
+                topic: self.track_topics.topic(id),
                 retained: true,
                 message: OutputMessage::TrackCleared,
             });
@@ -1028,7 +1075,7 @@ impl Engine {
             attributes.covariance = position_covariance(&track.estimate().covariance);
             self.outputs.push(track_output(
                 &context,
-                self.topics.tracks(id),
+                self.track_topics.topic(id),
                 (id, status, time_us),
                 &track.estimate().mean,
                 attributes,
@@ -1067,7 +1114,7 @@ impl Engine {
             attributes.covariance = held.covariance;
             let output = track_output(
                 &context,
-                self.topics.tracks(id),
+                self.track_topics.topic(id),
                 (id, TrackStatus::Confirmed, held.time_us),
                 &held.state,
                 attributes,
@@ -1098,10 +1145,26 @@ impl Engine {
 
     /// Forgets attributes of tracks the tracker dropped without an event
     /// (tentative tracks that never confirmed).
+    ///
+    /// Runs on every tick, and almost always finds nothing to forget, so it
+    /// first checks (without allocating or touching the map's nodes)
+    /// whether any attribute's track is gone, and only then rebuilds.
     fn prune_track_attributes(&mut self) {
-        let mut live: Vec<u64> = self.tracker.tracks().map(|track| track.id().0).collect();
+        let live = &mut self.scratch.live;
+        live.clear();
+        live.extend(self.tracker.tracks().map(|track| track.id().0));
         live.sort_unstable();
-        self.tracks.retain(|id, _| live.binary_search(id).is_ok());
+        let live = &self.scratch.live;
+        // Both sides sorted: one merge pass finds an attribute without a
+        // live track.
+        let mut candidates = live.iter().peekable();
+        let any_dead = self.tracks.keys().any(|id| {
+            while candidates.next_if(|live_id| *live_id < id).is_some() {}
+            candidates.peek() != Some(&id)
+        });
+        if any_dead {
+            self.tracks.retain(|id, _| live.binary_search(id).is_ok());
+        }
     }
 
     /// Silence detection and periodic health, on the host clock.
@@ -1228,5 +1291,20 @@ fn build_track_message(
         sensors,
         first_seen: timestamp(attributes.first_seen_us),
         last_seen: timestamp(attributes.last_seen_us),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn track_topics_match_the_schema_topics() {
+        let topics = Topics::new(&SiteId::new("tower-07").unwrap());
+        let track_topics = TrackTopics::new(&topics);
+        for id in [0, 1, 9, 10, 99, 100, 12_345, u64::from(u32::MAX), u64::MAX] {
+            assert_eq!(track_topics.topic(id), topics.tracks(id));
+        }
     }
 }
