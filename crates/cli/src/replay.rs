@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use picket_engine::config::{
@@ -24,7 +25,7 @@ use picket_engine::config::{
 };
 use picket_engine::{Engine, EngineConfig, InputSource, Output, OutputMessage, RawInput};
 use picket_record::engine::{Step, to_step};
-use picket_record::{Reader, RecordError};
+use picket_record::{Entry, Reader, RecordError, RecordKind, RecordRef};
 use picket_schema::{CodecError, TimeError, Timestamp, TrackStatus};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -169,9 +170,137 @@ pub struct ReplayStats {
     pub elapsed: Duration,
 }
 
+/// Records per batch handed from the reader thread to the engine thread:
+/// enough to make the hand-over (a lock and a wake-up) rare next to the
+/// records' own cost, few enough that the engine starts at once.
+const BATCH_RECORDS: usize = 1024;
+/// A batch is also handed over once its sources and payloads pass this
+/// many bytes, so batches of large records stay small.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Batches read ahead at most. When the engine thread falls behind, the
+/// reader thread waits (the channel is bounded): read-ahead memory is at
+/// most about `(READ_AHEAD + 2) × BATCH_BYTES` plus one record.
+const READ_AHEAD: usize = 4;
+
+/// Records read, checked (CRC) and copied out of the segment buffer by the
+/// reader thread, for the engine thread.
+#[derive(Debug, Default)]
+struct Batch {
+    records: Vec<BatchRecord>,
+    /// Every record's source, back to back.
+    sources: String,
+    /// Every record's payload, back to back.
+    payloads: Vec<u8>,
+    /// The read error that ended the recording, after `records`.
+    error: Option<RecordError>,
+}
+
+/// One record of a [`Batch`]; its source and payload end where the next
+/// record's start.
+#[derive(Debug, Clone, Copy)]
+struct BatchRecord {
+    seq: u64,
+    time_us: i64,
+    kind: RecordKind,
+    source_end: usize,
+    payload_end: usize,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.records.clear();
+        self.sources.clear();
+        self.payloads.clear();
+        self.error = None;
+    }
+
+    fn push(&mut self, record: &RecordRef<'_>) {
+        self.sources.push_str(record.entry.source);
+        self.payloads.extend_from_slice(record.entry.payload);
+        self.records.push(BatchRecord {
+            seq: record.seq,
+            time_us: record.entry.time_us,
+            kind: record.entry.kind,
+            source_end: self.sources.len(),
+            payload_end: self.payloads.len(),
+        });
+    }
+
+    fn is_full(&self) -> bool {
+        self.records.len() >= BATCH_RECORDS
+            || self.sources.len() + self.payloads.len() >= BATCH_BYTES
+    }
+
+    /// The batch's records as the cursor gave them.
+    fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        let mut source_start = 0;
+        let mut payload_start = 0;
+        self.records.iter().map(move |record| {
+            let source = self
+                .sources
+                .get(source_start..record.source_end)
+                .unwrap_or_default();
+            let payload = self
+                .payloads
+                .get(payload_start..record.payload_end)
+                .unwrap_or_default();
+            source_start = record.source_end;
+            payload_start = record.payload_end;
+            RecordRef {
+                seq: record.seq,
+                entry: Entry {
+                    time_us: record.time_us,
+                    kind: record.kind,
+                    source,
+                    payload,
+                },
+            }
+        })
+    }
+}
+
+/// The reader thread: reads every record into batches and sends them,
+/// ending with the batch that carries a read error, if any. Batches come
+/// back through `recycled` so the steady state allocates nothing. Returns
+/// when the recording ends or the engine thread hangs up (it stopped on an
+/// error of its own).
+fn read_ahead(reader: &Reader, full: &SyncSender<Batch>, recycled: &Receiver<Batch>) {
+    let mut cursor = reader.cursor();
+    let mut batch = Batch::default();
+    loop {
+        let done = match cursor.next() {
+            Ok(Some(record)) => {
+                batch.push(&record);
+                false
+            }
+            Ok(None) => true,
+            Err(error) => {
+                batch.error = Some(error);
+                true
+            }
+        };
+        if done || batch.is_full() {
+            // Blocks while READ_AHEAD batches wait: the reader never runs
+            // further ahead than that.
+            if full.send(batch).is_err() || done {
+                return;
+            }
+            batch = recycled.try_recv().unwrap_or_default();
+            batch.clear();
+        }
+    }
+}
+
 /// Replays every record `reader` holds through `engine`, passing each
 /// output to `on_output` in order, and `on_progress` the running counts
 /// every few thousand records.
+///
+/// Reading uses a second thread: one thread reads segments, checks each
+/// record's CRC and copies records out in batches, through a bounded
+/// channel (see [`READ_AHEAD`]), while the calling thread runs the engine
+/// and the callbacks. The engine sees exactly the records, in the order,
+/// that a single-threaded read gives, and a read error stops the replay
+/// after the records before it, as it would there.
 pub fn replay(
     reader: &Reader,
     engine: &mut Engine,
@@ -188,47 +317,82 @@ pub fn replay(
         received_at: Timestamp::UNIX_EPOCH,
         bytes: Vec::new(),
     };
-    let mut cursor = reader.cursor();
-    while let Some(record) = cursor.next()? {
-        stats.records += 1;
-        let time_us = record.entry.time_us;
-        stats.recorded_time_us = Some(stats.recorded_time_us.map_or(time_us, |t| t.max(time_us)));
-        if let (Pace::Speed(speed), Some(latest)) = (pace, stats.recorded_time_us) {
-            let due = Duration::from_secs_f64((latest - first_time_us).max(0) as f64 / 1e6 / speed);
-            let ahead = due.saturating_sub(started.elapsed());
-            // Sleeping less than a millisecond costs more than it paces.
-            if ahead > Duration::from_millis(1) {
-                std::thread::sleep(ahead);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD);
+    let (recycled_tx, recycled_rx) = mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || read_ahead(reader, &full_tx, &recycled_rx));
+        // Returning drops `full_rx`, which ends the reader thread if it is
+        // still reading; the scope then waits for it.
+        let full_rx = full_rx;
+        for mut batch in full_rx.iter() {
+            for record in batch.iter() {
+                step(
+                    &record,
+                    engine,
+                    &mut input,
+                    (pace, started, first_time_us),
+                    &mut stats,
+                    &mut on_output,
+                    &mut on_progress,
+                )?;
             }
+            if let Some(error) = batch.error.take() {
+                return Err(error.into());
+            }
+            // The reader may have finished: then the batch is just dropped.
+            let _ = recycled_tx.send(batch);
         }
-        let seq = record.seq;
-        let step =
-            to_step(&record, &mut input).map_err(|source| ReplayError::Time { seq, source })?;
-        let outputs = match step {
-            Step::Input => {
-                stats.inputs += 1;
-                engine.handle_input(&input)
-            }
-            Step::Tick(now) => {
-                stats.ticks += 1;
-                engine.handle_tick(now)
-            }
-            Step::Flush => {
-                stats.flushes += 1;
-                engine.flush()
-            }
-        };
-        stats.outputs += outputs.len() as u64;
-        for output in outputs {
-            on_output(output)?;
-        }
-        if stats.records % 4096 == 0 {
-            stats.elapsed = started.elapsed();
-            on_progress(&stats);
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    })
+}
+
+/// Handles one record: pacing, the engine call, the outputs, progress.
+fn step(
+    record: &RecordRef<'_>,
+    engine: &mut Engine,
+    input: &mut RawInput,
+    (pace, started, first_time_us): (Pace, Instant, i64),
+    stats: &mut ReplayStats,
+    on_output: &mut impl FnMut(&Output) -> Result<(), ReplayError>,
+    on_progress: &mut impl FnMut(&ReplayStats),
+) -> Result<(), ReplayError> {
+    stats.records += 1;
+    let time_us = record.entry.time_us;
+    stats.recorded_time_us = Some(stats.recorded_time_us.map_or(time_us, |t| t.max(time_us)));
+    if let (Pace::Speed(speed), Some(latest)) = (pace, stats.recorded_time_us) {
+        let due = Duration::from_secs_f64((latest - first_time_us).max(0) as f64 / 1e6 / speed);
+        let ahead = due.saturating_sub(started.elapsed());
+        // Sleeping less than a millisecond costs more than it paces.
+        if ahead > Duration::from_millis(1) {
+            std::thread::sleep(ahead);
         }
     }
-    stats.elapsed = started.elapsed();
-    Ok(stats)
+    let seq = record.seq;
+    let step = to_step(record, input).map_err(|source| ReplayError::Time { seq, source })?;
+    let outputs = match step {
+        Step::Input => {
+            stats.inputs += 1;
+            engine.handle_input(input)
+        }
+        Step::Tick(now) => {
+            stats.ticks += 1;
+            engine.handle_tick(now)
+        }
+        Step::Flush => {
+            stats.flushes += 1;
+            engine.flush()
+        }
+    };
+    stats.outputs += outputs.len() as u64;
+    for output in outputs {
+        on_output(output)?;
+    }
+    if stats.records % 4096 == 0 {
+        stats.elapsed = started.elapsed();
+        on_progress(stats);
+    }
+    Ok(())
 }
 
 /// One line of `--outputs`: what picketd would publish.
@@ -397,6 +561,64 @@ tick_interval_ms = 100
             Some("/dev/ttyUSB0")
         );
         assert_eq!(config.tracker.republish_interval_s(), 2.0);
+    }
+
+    /// Ticks in several read-ahead batches, the last segment altered
+    /// after the open: the records before the damage are replayed in
+    /// order, then the read error ends the replay, as a single-threaded
+    /// read would.
+    #[test]
+    fn a_segment_changed_after_open_stops_the_replay_after_the_records_before_it() {
+        use picket_record::engine::tick_entry;
+        use picket_record::{FsyncPolicy, Recorder, RecorderConfig};
+
+        let dir = tempfile::tempdir().unwrap();
+        let t0_us = 1_767_225_600_000_000_i64;
+        let config = RecorderConfig {
+            fsync: FsyncPolicy::EveryRecords(100_000),
+            ..RecorderConfig::default()
+        };
+        let (mut recorder, _) = Recorder::open(dir.path(), config, t0_us).unwrap();
+        // Several batches, and past the first progress report (4096).
+        let records = 4096 + 10;
+        assert!(records > 4 * BATCH_RECORDS as i64);
+        for i in 0..records {
+            let now = Timestamp::from_unix_micros(t0_us + i * 100_000).unwrap();
+            recorder.append(&tick_entry(now)).unwrap();
+        }
+        recorder.close().unwrap();
+        let reader = Reader::open_read_only(dir.path()).unwrap();
+        let engine_config = parse_engine_config(PICKETD_TOML).unwrap();
+
+        let mut engine = Engine::new(engine_config.clone()).unwrap();
+        let stats = replay(&reader, &mut engine, Pace::Max, |_| Ok(()), |_| {}).unwrap();
+        assert_eq!(
+            (stats.records, stats.ticks),
+            (records as u64, records as u64)
+        );
+
+        // Flip a byte of the last record's body (its time): the cursor's
+        // CRC check fails there.
+        let segment = &reader.report().segments.last().unwrap().path;
+        let mut bytes = std::fs::read(segment).unwrap();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 0xFF;
+        std::fs::write(segment, &bytes).unwrap();
+        let mut engine = Engine::new(engine_config).unwrap();
+        let mut seen = 0u64;
+        let error = replay(
+            &reader,
+            &mut engine,
+            Pace::Max,
+            |_| Ok(()),
+            |stats| seen = stats.records,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, ReplayError::Record(RecordError::Changed { .. })),
+            "{error}"
+        );
+        assert_eq!(seen, 4096);
     }
 
     #[test]
