@@ -115,6 +115,86 @@ struct SerialLink {
     sensor: Option<u32>,
 }
 
+/// Decodes MQTT payloads ahead of an [`Engine`].
+///
+/// Handling an MQTT input starts with a pure step: find the sensor by the
+/// topic, decode the payload (JSON, or a wire frame for `mqtt_binary`
+/// sensors). That step depends only on the configuration, never on what
+/// the engine has seen, so a caller may run it earlier and elsewhere (a
+/// replay decodes on its reader thread while the engine thread tracks):
+/// `engine.handle_decoded_mqtt(&decoder.decode(&input))` gives exactly the
+/// outputs and counters of `engine.handle_input(&input)`. Built by
+/// [`Engine::mqtt_decoder`]; the engine itself uses the same code.
+#[derive(Debug, Clone)]
+pub struct MqttDecoder {
+    /// A copy of the engine's registry; only its configuration (topic
+    /// bindings, ids, `mqtt_binary`) is read.
+    registry: Registry,
+}
+
+impl MqttDecoder {
+    /// Decodes an MQTT input; `None` for a serial one.
+    pub fn decode(&self, input: &RawInput) -> Option<DecodedMqtt> {
+        let InputSource::Mqtt(topic) = &input.source else {
+            return None;
+        };
+        Some(self.decode_payload(topic, input.received_at, &input.bytes))
+    }
+
+    /// Decodes the payload of an MQTT input on `topic` received at
+    /// `received_at`, without a [`RawInput`].
+    pub fn decode_payload(&self, topic: &str, received_at: Timestamp, bytes: &[u8]) -> DecodedMqtt {
+        DecodedMqtt {
+            received_at,
+            outcome: decode_mqtt(&self.registry, topic, bytes),
+        }
+    }
+}
+
+/// An MQTT input decoded by an [`MqttDecoder`], for
+/// [`Engine::handle_decoded_mqtt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedMqtt {
+    received_at: Timestamp,
+    outcome: MqttOutcome,
+}
+
+/// The sensor an MQTT payload came from and what it decoded to.
+#[derive(Debug, Clone, PartialEq)]
+enum MqttOutcome {
+    /// No sensor publishes on the topic.
+    UnknownSensor,
+    /// The topic's sensor and its decoded message or the reason it was
+    /// dropped.
+    Decoded {
+        sensor: u32,
+        result: Result<Message, DropReason>,
+    },
+}
+
+/// Decodes one MQTT payload (JSON, or a wire frame for binary sensors)
+/// from the sensor the topic names.
+fn decode_mqtt(registry: &Registry, topic: &str, bytes: &[u8]) -> MqttOutcome {
+    let Some(sensor) = registry.by_topic(topic) else {
+        return MqttOutcome::UnknownSensor;
+    };
+    let binary = registry
+        .get(sensor)
+        .is_some_and(|sensor| sensor.config.mqtt_binary);
+    let result = if binary {
+        // One frame per payload; the delimiter is optional since MQTT
+        // already delimits.
+        let frame = bytes
+            .strip_suffix(&[picket_wire::DELIMITER])
+            .unwrap_or(bytes);
+        let mut frame = frame.to_vec();
+        picket_wire::decode_frame(&mut frame).map_err(|error| DropReason::Frame(error.into()))
+    } else {
+        serde_json::from_slice::<Message>(bytes).map_err(|_| DropReason::Json)
+    };
+    MqttOutcome::Decoded { sensor, result }
+}
+
 /// A report waiting in the reorder buffer.
 #[derive(Debug, Clone, PartialEq)]
 struct Pending {
@@ -351,14 +431,45 @@ impl Engine {
     /// Handles one raw input and returns the outputs it caused, valid until
     /// the next call.
     pub fn handle_input(&mut self, input: &RawInput) -> &[Output] {
-        self.outputs.clear();
-        self.counters.inputs += 1;
-        self.started_at.get_or_insert(input.received_at);
-        let received_us = input.received_at.as_unix_micros();
+        let received_us = self.begin_input(input.received_at);
         match &input.source {
             InputSource::Serial(port) => self.handle_serial(port, &input.bytes, received_us),
-            InputSource::Mqtt(topic) => self.handle_mqtt(topic, &input.bytes, received_us),
+            InputSource::Mqtt(topic) => {
+                let decoded = decode_mqtt(&self.registry, topic, &input.bytes);
+                self.accept_mqtt(&decoded, received_us);
+            }
         }
+        self.end_input(received_us)
+    }
+
+    /// A decoder for MQTT payloads that can run ahead of this engine, for
+    /// example on a replay's reader thread (see [`MqttDecoder`]).
+    pub fn mqtt_decoder(&self) -> MqttDecoder {
+        MqttDecoder {
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// Handles an MQTT input that [`MqttDecoder::decode`] already decoded:
+    /// exactly what [`handle_input`](Self::handle_input) does with the
+    /// same input, without the decoding.
+    pub fn handle_decoded_mqtt(&mut self, input: &DecodedMqtt) -> &[Output] {
+        let received_us = self.begin_input(input.received_at);
+        self.accept_mqtt(&input.outcome, received_us);
+        self.end_input(received_us)
+    }
+
+    /// What every input starts with; returns the receive time in µs.
+    fn begin_input(&mut self, received_at: Timestamp) -> i64 {
+        self.outputs.clear();
+        self.counters.inputs += 1;
+        self.started_at.get_or_insert(received_at);
+        received_at.as_unix_micros()
+    }
+
+    /// What every input ends with: the reorder horizon moves to the
+    /// receive time less the lag, releasing what it passed.
+    fn end_input(&mut self, received_us: i64) -> &[Output] {
         self.reorder
             .advance_horizon(received_us.saturating_sub(self.reorder_lag_us));
         self.release_ready();
@@ -489,34 +600,17 @@ impl Engine {
         self.scratch.frames = frames;
     }
 
-    /// Decodes one MQTT payload (JSON, or a wire frame for binary sensors)
-    /// from the sensor the topic names.
-    fn handle_mqtt(&mut self, topic: &str, bytes: &[u8], received_us: i64) {
-        let Some(sensor) = self.registry.by_topic(topic) else {
-            self.drop_report(None, DropReason::UnknownSensor);
-            return;
-        };
-        let binary = self
-            .registry
-            .get(sensor)
-            .is_some_and(|sensor| sensor.config.mqtt_binary);
-        let decoded = if binary {
-            // One frame per payload; the delimiter is optional since MQTT
-            // already delimits.
-            let frame = bytes
-                .strip_suffix(&[picket_wire::DELIMITER])
-                .unwrap_or(bytes);
-            let mut frame = frame.to_vec();
-            picket_wire::decode_frame(&mut frame).map_err(|error| DropReason::Frame(error.into()))
-        } else {
-            serde_json::from_slice::<Message>(bytes).map_err(|_| DropReason::Json)
-        };
+    /// Accepts (or counts the drop of) one decoded MQTT payload.
+    fn accept_mqtt(&mut self, decoded: &MqttOutcome, received_us: i64) {
         match decoded {
-            Ok(message) => {
-                self.counters.messages += 1;
-                self.accept(Some(sensor), None, &message, received_us);
-            }
-            Err(reason) => self.drop_report(Some(sensor), reason),
+            MqttOutcome::UnknownSensor => self.drop_report(None, DropReason::UnknownSensor),
+            MqttOutcome::Decoded { sensor, result } => match result {
+                Ok(message) => {
+                    self.counters.messages += 1;
+                    self.accept(Some(*sensor), None, message, received_us);
+                }
+                Err(reason) => self.drop_report(Some(*sensor), *reason),
+            },
         }
     }
 

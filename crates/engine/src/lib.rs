@@ -76,6 +76,6 @@ mod zones;
 
 pub use config::{ConfigError, EngineConfig};
 pub use counters::{DropCounters, DropReason, EngineCounters, FrameErrorKind};
-pub use engine::Engine;
+pub use engine::{DecodedMqtt, Engine, MqttDecoder};
 pub use input::{InputSource, RawInput};
 pub use output::{Output, OutputMessage};
