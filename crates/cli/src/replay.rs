@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use picket_engine::config::{
     HealthConfig, RadiationConfig, SensorConfig, SiteConfig, TrackerSettings, ZoneConfig,
 };
-use picket_engine::{Engine, EngineConfig, InputSource, Output, OutputMessage, RawInput};
+use picket_engine::{
+    DecodedMqtt, Engine, EngineConfig, InputSource, MqttDecoder, Output, OutputMessage, RawInput,
+};
 use picket_record::engine::{Step, to_step};
 use picket_record::{Entry, Reader, RecordError, RecordKind, RecordRef};
 use picket_schema::{CodecError, TimeError, Timestamp, TrackStatus};
@@ -183,10 +185,12 @@ const BATCH_BYTES: usize = 256 * 1024;
 const READ_AHEAD: usize = 4;
 
 /// Records read, checked (CRC) and copied out of the segment buffer by the
-/// reader thread, for the engine thread.
+/// reader thread, for the engine thread, MQTT payloads already decoded.
 #[derive(Debug, Default)]
 struct Batch {
     records: Vec<BatchRecord>,
+    /// The decoded MQTT inputs, in record order.
+    decoded: Vec<DecodedMqtt>,
     /// Every record's source, back to back.
     sources: String,
     /// Every record's payload, back to back.
@@ -204,25 +208,44 @@ struct BatchRecord {
     kind: RecordKind,
     source_end: usize,
     payload_end: usize,
+    /// The next entry of `Batch::decoded` is this record's.
+    decoded: bool,
 }
 
 impl Batch {
     fn clear(&mut self) {
         self.records.clear();
+        self.decoded.clear();
         self.sources.clear();
         self.payloads.clear();
         self.error = None;
     }
 
-    fn push(&mut self, record: &RecordRef<'_>) {
-        self.sources.push_str(record.entry.source);
-        self.payloads.extend_from_slice(record.entry.payload);
+    /// Adds a record; an MQTT input is decoded here rather than on the
+    /// engine thread. (A record whose time is out of range is left to
+    /// [`to_step`], which reports it.)
+    fn push(&mut self, record: &RecordRef<'_>, decoder: &MqttDecoder) {
+        let entry = &record.entry;
+        let received_at = Timestamp::from_unix_micros(entry.time_us);
+        let decoded = match (entry.kind, received_at) {
+            (RecordKind::Mqtt, Ok(received_at)) => {
+                self.decoded
+                    .push(decoder.decode_payload(entry.source, received_at, entry.payload));
+                true
+            }
+            _ => {
+                self.sources.push_str(entry.source);
+                self.payloads.extend_from_slice(entry.payload);
+                false
+            }
+        };
         self.records.push(BatchRecord {
             seq: record.seq,
-            time_us: record.entry.time_us,
-            kind: record.entry.kind,
+            time_us: entry.time_us,
+            kind: entry.kind,
             source_end: self.sources.len(),
             payload_end: self.payloads.len(),
+            decoded,
         });
     }
 
@@ -231,10 +254,12 @@ impl Batch {
             || self.sources.len() + self.payloads.len() >= BATCH_BYTES
     }
 
-    /// The batch's records as the cursor gave them.
-    fn iter(&self) -> impl Iterator<Item = RecordRef<'_>> {
+    /// The batch's records as the cursor gave them (without source and
+    /// payload when decoded), each with its decoded MQTT input.
+    fn iter(&self) -> impl Iterator<Item = (RecordRef<'_>, Option<&DecodedMqtt>)> {
         let mut source_start = 0;
         let mut payload_start = 0;
+        let mut decoded = self.decoded.iter();
         self.records.iter().map(move |record| {
             let source = self
                 .sources
@@ -246,7 +271,7 @@ impl Batch {
                 .unwrap_or_default();
             source_start = record.source_end;
             payload_start = record.payload_end;
-            RecordRef {
+            let record_ref = RecordRef {
                 seq: record.seq,
                 entry: Entry {
                     time_us: record.time_us,
@@ -254,7 +279,9 @@ impl Batch {
                     source,
                     payload,
                 },
-            }
+            };
+            let decoded = if record.decoded { decoded.next() } else { None };
+            (record_ref, decoded)
         })
     }
 }
@@ -264,13 +291,18 @@ impl Batch {
 /// back through `recycled` so the steady state allocates nothing. Returns
 /// when the recording ends or the engine thread hangs up (it stopped on an
 /// error of its own).
-fn read_ahead(reader: &Reader, full: &SyncSender<Batch>, recycled: &Receiver<Batch>) {
+fn read_ahead(
+    reader: &Reader,
+    decoder: &MqttDecoder,
+    full: &SyncSender<Batch>,
+    recycled: &Receiver<Batch>,
+) {
     let mut cursor = reader.cursor();
     let mut batch = Batch::default();
     loop {
         let done = match cursor.next() {
             Ok(Some(record)) => {
-                batch.push(&record);
+                batch.push(&record, decoder);
                 false
             }
             Ok(None) => true,
@@ -296,9 +328,11 @@ fn read_ahead(reader: &Reader, full: &SyncSender<Batch>, recycled: &Receiver<Bat
 /// every few thousand records.
 ///
 /// Reading uses a second thread: one thread reads segments, checks each
-/// record's CRC and copies records out in batches, through a bounded
-/// channel (see [`READ_AHEAD`]), while the calling thread runs the engine
-/// and the callbacks. The engine sees exactly the records, in the order,
+/// record's CRC, decodes MQTT payloads (the engine's own
+/// [`MqttDecoder`]: a pure function of the configuration) and hands
+/// records over in batches, through a bounded channel (see
+/// [`READ_AHEAD`]), while the calling thread runs the engine and the
+/// callbacks. The engine sees exactly the records, in the order,
 /// that a single-threaded read gives, and a read error stops the replay
 /// after the records before it, as it would there.
 pub fn replay(
@@ -319,15 +353,17 @@ pub fn replay(
     };
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD);
     let (recycled_tx, recycled_rx) = mpsc::channel::<Batch>();
+    let decoder = engine.mqtt_decoder();
     std::thread::scope(|scope| {
-        scope.spawn(move || read_ahead(reader, &full_tx, &recycled_rx));
+        scope.spawn(move || read_ahead(reader, &decoder, &full_tx, &recycled_rx));
         // Returning drops `full_rx`, which ends the reader thread if it is
         // still reading; the scope then waits for it.
         let full_rx = full_rx;
         for mut batch in full_rx.iter() {
-            for record in batch.iter() {
+            for (record, decoded) in batch.iter() {
                 step(
                     &record,
+                    decoded,
                     engine,
                     &mut input,
                     (pace, started, first_time_us),
@@ -350,6 +386,7 @@ pub fn replay(
 /// Handles one record: pacing, the engine call, the outputs, progress.
 fn step(
     record: &RecordRef<'_>,
+    decoded: Option<&DecodedMqtt>,
     engine: &mut Engine,
     input: &mut RawInput,
     (pace, started, first_time_us): (Pace, Instant, i64),
@@ -369,19 +406,25 @@ fn step(
         }
     }
     let seq = record.seq;
-    let step = to_step(record, input).map_err(|source| ReplayError::Time { seq, source })?;
-    let outputs = match step {
-        Step::Input => {
-            stats.inputs += 1;
-            engine.handle_input(input)
-        }
-        Step::Tick(now) => {
-            stats.ticks += 1;
-            engine.handle_tick(now)
-        }
-        Step::Flush => {
-            stats.flushes += 1;
-            engine.flush()
+    // An MQTT input the reader thread decoded goes straight to the engine;
+    // every other record through `to_step`, which fills `input`.
+    let outputs = if let Some(decoded) = decoded {
+        stats.inputs += 1;
+        engine.handle_decoded_mqtt(decoded)
+    } else {
+        match to_step(record, input).map_err(|source| ReplayError::Time { seq, source })? {
+            Step::Input => {
+                stats.inputs += 1;
+                engine.handle_input(input)
+            }
+            Step::Tick(now) => {
+                stats.ticks += 1;
+                engine.handle_tick(now)
+            }
+            Step::Flush => {
+                stats.flushes += 1;
+                engine.flush()
+            }
         }
     };
     stats.outputs += outputs.len() as u64;
