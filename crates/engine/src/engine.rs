@@ -90,6 +90,8 @@ pub struct Engine {
     reorder: ReorderBuffer<Pending>,
     counters: EngineCounters,
     outputs: Vec<Output>,
+    /// Track outputs of earlier calls, for their allocations.
+    spare_tracks: Vec<SpareTrack>,
     next_alert_id: u64,
     /// First time seen (input or tick): the reference for sensors never
     /// heard from.
@@ -269,16 +271,45 @@ impl TrackAttributes {
     }
 }
 
-/// Builds a track message and notes it as the track's latest published
-/// one (status, time, class and sensors; nothing held any more).
+/// A track output the caller has seen, kept for its allocations (see
+/// [`Engine::recycle_outputs`]): its topic and message are overwritten.
+#[derive(Debug)]
+struct SpareTrack {
+    topic: String,
+    message: TrackMessage,
+}
+
+/// How many spare track outputs are kept at most: a few calls' worth of
+/// a busy site; beyond that outputs are simply dropped.
+const MAX_SPARE_TRACKS: usize = 256;
+
+/// Builds a track output, in the allocations of `spare` if given, and
+/// notes it as the track's latest published one (status, time, class and
+/// sensors; nothing held any more).
 fn track_output(
     context: &TrackContext<'_>,
-    topic: String,
+    spare: Option<SpareTrack>,
     (id, status, time_us): (u64, TrackStatus, i64),
     state: &Vector4<f64>,
     attributes: &mut TrackAttributes,
 ) -> Output {
-    let message = build_track_message(context, id, status, time_us, state, attributes);
+    let SpareTrack {
+        mut topic,
+        mut message,
+    } = spare.unwrap_or_else(|| SpareTrack {
+        topic: String::new(),
+        message: blank_track_message(context.site),
+    });
+    context.track_topics.write_topic(id, &mut topic);
+    fill_track_message(
+        context,
+        id,
+        status,
+        time_us,
+        state,
+        attributes,
+        &mut message,
+    );
     attributes.last_status = Some(status);
     attributes.last_published_us = Some(time_us);
     attributes.published_class = message.classification.class;
@@ -307,6 +338,8 @@ struct Scratch {
     classes: Vec<Option<ClassEvidence>>,
     events: Vec<TrackEvent>,
     snapshot: Vec<TrackSnapshot>,
+    /// Where the next event's track is likely to be in `snapshot`.
+    snapshot_next: usize,
     /// Ids of the tracker's live tracks, sorted (attribute pruning).
     live: Vec<u64>,
 }
@@ -331,8 +364,16 @@ impl TrackTopics {
 
     /// `Topics::tracks(id)`.
     fn topic(&self, id: u64) -> String {
+        let mut topic = String::new();
+        self.write_topic(id, &mut topic);
+        topic
+    }
+
+    /// Overwrites `topic` with `Topics::tracks(id)`, reusing its buffer.
+    fn write_topic(&self, id: u64, topic: &mut String) {
+        topic.clear();
         // u64::MAX has 20 digits.
-        let mut topic = String::with_capacity(self.prefix.len() + 20);
+        topic.reserve(self.prefix.len() + 20);
         topic.push_str(&self.prefix);
         let mut digits = [0u8; 20];
         let mut at = digits.len();
@@ -348,7 +389,6 @@ impl TrackTopics {
         for &digit in &digits[at..] {
             topic.push(char::from(digit));
         }
-        topic
     }
 }
 
@@ -405,6 +445,7 @@ impl Engine {
             reorder: ReorderBuffer::new(config.site.reorder_capacity),
             counters: EngineCounters::default(),
             outputs: Vec::new(),
+            spare_tracks: Vec::new(),
             next_alert_id: 1,
             started_at: None,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
@@ -459,9 +500,27 @@ impl Engine {
         self.end_input(received_us)
     }
 
+    /// Empties the outputs of the previous call, which the caller is done
+    /// with (they are "valid until the next call"), keeping track outputs
+    /// for their topic, site and sensor strings: a replay publishes about
+    /// one track message per record, and allocating and freeing four
+    /// strings for each was a tenth of its time.
+    fn recycle_outputs(&mut self) {
+        for output in self.outputs.drain(..) {
+            if let OutputMessage::Track(message) = output.message
+                && self.spare_tracks.len() < MAX_SPARE_TRACKS
+            {
+                self.spare_tracks.push(SpareTrack {
+                    topic: output.topic,
+                    message,
+                });
+            }
+        }
+    }
+
     /// What every input starts with; returns the receive time in µs.
     fn begin_input(&mut self, received_at: Timestamp) -> i64 {
-        self.outputs.clear();
+        self.recycle_outputs();
         self.counters.inputs += 1;
         self.started_at.get_or_insert(received_at);
         received_at.as_unix_micros()
@@ -481,7 +540,7 @@ impl Engine {
     /// seen), and checks sensors for silence. Call it periodically (e.g.
     /// every second) with the host clock, and record the calls.
     pub fn handle_tick(&mut self, now: Timestamp) -> &[Output] {
-        self.outputs.clear();
+        self.recycle_outputs();
         self.started_at.get_or_insert(now);
         let now_us = now.as_unix_micros();
         self.reorder
@@ -513,7 +572,7 @@ impl Engine {
     /// clean shutdown. Reports arriving afterwards that are older than the
     /// last released one count as too late.
     pub fn flush(&mut self) -> &[Output] {
-        self.outputs.clear();
+        self.recycle_outputs();
         self.reorder.open_all();
         self.release_ready();
         self.prune_track_attributes();
@@ -890,6 +949,7 @@ impl Engine {
     /// Copies the covariance of every live track, in id order (the tracker
     /// keeps its tracks sorted by id, so events can binary-search it).
     fn take_snapshot(&mut self) {
+        self.scratch.snapshot_next = 0;
         self.scratch.snapshot.clear();
         self.scratch
             .snapshot
@@ -897,6 +957,27 @@ impl Engine {
                 id: track.id().0,
                 covariance: position_covariance(&track.estimate().covariance),
             }));
+    }
+
+    /// The snapshot covariance of track `id`.
+    ///
+    /// Events come in track order, as the snapshot does, so the track is
+    /// nearly always at or just after the previous event's (only tentative
+    /// tracks, which get no events, lie between): look there first, and
+    /// binary-search only when that fails. Every tick sends an event for
+    /// every confirmed track through here.
+    fn snapshot_covariance(&mut self, id: u64) -> Option<[f64; 3]> {
+        let snapshot = &self.scratch.snapshot;
+        let from = self.scratch.snapshot_next.min(snapshot.len());
+        let near = snapshot[from..]
+            .iter()
+            .take(4)
+            .position(|entry| entry.id >= id)
+            .map(|offset| from + offset)
+            .filter(|&at| snapshot[at].id == id);
+        let at = near.or_else(|| snapshot.binary_search_by_key(&id, |entry| entry.id).ok())?;
+        self.scratch.snapshot_next = at + 1;
+        snapshot.get(at).map(|entry| entry.covariance)
     }
 
     /// Tentative tracks get no events, but a carrier's class and sensors
@@ -952,17 +1033,12 @@ impl Engine {
             TrackEventKind::Coasted => TrackStatus::Coasting,
             TrackEventKind::Deleted(_) => TrackStatus::Deleted,
         };
-        let snapshot = self
-            .scratch
-            .snapshot
-            .binary_search_by_key(&id, |snapshot| snapshot.id)
-            .ok()
-            .and_then(|at| self.scratch.snapshot.get(at));
+        let covariance = self.snapshot_covariance(id);
         let attributes = self
             .tracks
             .entry(id)
             .or_insert_with(|| TrackAttributes::new(time_us));
-        if let Some(covariance) = snapshot.map(|snapshot| snapshot.covariance) {
+        if let Some(covariance) = covariance {
             attributes.covariance = covariance;
         }
         if let (Some(index), Some(sensor)) = (event.detection, sensor) {
@@ -1028,13 +1104,15 @@ impl Engine {
         if due {
             let context = TrackContext {
                 site: &self.site,
+                track_topics: &self.track_topics,
                 frame: &self.frame,
                 registry: &self.registry,
                 min_class_probability: self.min_class_probability,
             };
+            let spare = self.spare_tracks.pop();
             self.outputs.push(track_output(
                 &context,
-                self.track_topics.topic(id),
+                spare,
                 (id, status, time_us),
                 &event.state,
                 attributes,
@@ -1152,6 +1230,7 @@ impl Engine {
         };
         let context = TrackContext {
             site: &self.site,
+            track_topics: &self.track_topics,
             frame: &self.frame,
             registry: &self.registry,
             min_class_probability: self.min_class_probability,
@@ -1167,9 +1246,10 @@ impl Engine {
             // The published status, not the tracker's: see `handle_event`.
             let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
             attributes.covariance = position_covariance(&track.estimate().covariance);
+            let spare = self.spare_tracks.pop();
             self.outputs.push(track_output(
                 &context,
-                self.track_topics.topic(id),
+                spare,
                 (id, status, time_us),
                 &track.estimate().mean,
                 attributes,
@@ -1186,6 +1266,7 @@ impl Engine {
         let interval_us = self.min_update_interval_us;
         let context = TrackContext {
             site: &self.site,
+            track_topics: &self.track_topics,
             frame: &self.frame,
             registry: &self.registry,
             min_class_probability: self.min_class_probability,
@@ -1206,9 +1287,10 @@ impl Engine {
             // attribute keeps the newest for the track's later messages.
             let newest = attributes.covariance;
             attributes.covariance = held.covariance;
+            let spare = self.spare_tracks.pop();
             let output = track_output(
                 &context,
-                self.track_topics.topic(id),
+                spare,
                 (id, TrackStatus::Confirmed, held.time_us),
                 &held.state,
                 attributes,
@@ -1320,72 +1402,144 @@ impl Engine {
 /// What building a track message needs besides the track.
 struct TrackContext<'a> {
     site: &'a SiteId,
+    track_topics: &'a TrackTopics,
     frame: &'a LocalFrame,
     registry: &'a Registry,
     min_class_probability: f64,
 }
 
-/// A track message from the tracker's state and the engine's attributes.
+/// A track message to be filled in by [`fill_track_message`].
+fn blank_track_message(site: &SiteId) -> TrackMessage {
+    TrackMessage {
+        schema: SCHEMA_VERSION,
+        seq: 0,
+        site: site.clone(),
+        track_id: 0,
+        status: TrackStatus::Tentative,
+        time: Timestamp::UNIX_EPOCH,
+        position: GeoPosition {
+            lat: 0.0,
+            lon: 0.0,
+            alt_m: None,
+        },
+        enu: EnuPosition {
+            east_m: 0.0,
+            north_m: 0.0,
+        },
+        velocity: EnuVelocity {
+            east_mps: 0.0,
+            north_mps: 0.0,
+        },
+        course_deg: 0.0,
+        speed_mps: 0.0,
+        position_covariance: PositionCovariance {
+            var_e: 0.0,
+            cov_en: 0.0,
+            var_n: 0.0,
+        },
+        classification: ClassBelief::default().classification(1.0),
+        radiation: Radiation {
+            flagged: false,
+            evidence: Vec::new(),
+        },
+        sensors: Vec::new(),
+        first_seen: Timestamp::UNIX_EPOCH,
+        last_seen: Timestamp::UNIX_EPOCH,
+    }
+}
+
+/// Writes a track message from the tracker's state and the engine's
+/// attributes over `message` (a blank one or an earlier output's), every
+/// field, keeping its strings where they already hold the right text.
 /// The position is put on the ground at the origin's height (the tracker is
 /// 2-D); course is clockwise from the site frame's north.
-fn build_track_message(
+fn fill_track_message(
     context: &TrackContext<'_>,
     id: u64,
     status: TrackStatus,
     time_us: i64,
     state: &Vector4<f64>,
     attributes: &TrackAttributes,
-) -> TrackMessage {
+    message: &mut TrackMessage,
+) {
     let (east, north, east_mps, north_mps) = (state[0], state[1], state[2], state[3]);
     let geodetic = context.frame.ground_to_geodetic(east, north);
     let course = east_mps.atan2(north_mps).to_degrees().rem_euclid(360.0);
-    let mut sensors: Vec<picket_schema::SensorId> = attributes
-        .sensors
-        .iter()
-        .filter_map(|index| context.registry.get(*index).map(|sensor| sensor.id.clone()))
-        .collect();
+    let [var_e, cov_en, var_n] = attributes.covariance;
+    // Every field is named (no `..`), so a field added to the schema cannot
+    // be left holding an earlier message's value.
+    let TrackMessage {
+        schema,
+        seq,
+        site,
+        track_id,
+        status: message_status,
+        time,
+        position,
+        enu,
+        velocity,
+        course_deg,
+        speed_mps,
+        position_covariance,
+        classification,
+        radiation,
+        sensors,
+        first_seen,
+        last_seen,
+    } = message;
+    *schema = SCHEMA_VERSION;
+    *seq = 0;
+    if site != context.site {
+        site.clone_from(context.site);
+    }
+    *track_id = id;
+    *message_status = status;
+    *time = timestamp(time_us);
+    *position = GeoPosition {
+        lat: geodetic.lat_deg,
+        lon: geodetic.lon_deg,
+        alt_m: None,
+    };
+    *enu = EnuPosition {
+        east_m: east,
+        north_m: north,
+    };
+    *velocity = EnuVelocity {
+        east_mps,
+        north_mps,
+    };
+    // rem_euclid can round up to exactly 360 for tiny negative angles.
+    *course_deg = if course >= 360.0 { 0.0 } else { course };
+    *speed_mps = east_mps.hypot(north_mps);
+    *position_covariance = PositionCovariance {
+        var_e,
+        cov_en,
+        var_n,
+    };
+    *classification = attributes
+        .class
+        .classification(context.min_class_probability);
+    radiation.flagged = !attributes.radiation.is_empty();
+    radiation.evidence.clone_from(&attributes.radiation);
+    // The contributing sensors' ids, sorted, without repeats; an id already
+    // in its slot is kept rather than cloned again.
+    let mut count = 0;
+    for index in &attributes.sensors {
+        let Some(sensor) = context.registry.get(*index) else {
+            continue;
+        };
+        match sensors.get_mut(count) {
+            Some(slot) if *slot == sensor.id => {}
+            Some(slot) => slot.clone_from(&sensor.id),
+            None => sensors.push(sensor.id.clone()),
+        }
+        count += 1;
+    }
+    sensors.truncate(count);
     sensors.sort();
     sensors.dedup();
-    let [var_e, cov_en, var_n] = attributes.covariance;
-    TrackMessage {
-        schema: SCHEMA_VERSION,
-        seq: 0,
-        site: context.site.clone(),
-        track_id: id,
-        status,
-        time: timestamp(time_us),
-        position: GeoPosition {
-            lat: geodetic.lat_deg,
-            lon: geodetic.lon_deg,
-            alt_m: None,
-        },
-        enu: EnuPosition {
-            east_m: east,
-            north_m: north,
-        },
-        velocity: EnuVelocity {
-            east_mps,
-            north_mps,
-        },
-        // rem_euclid can round up to exactly 360 for tiny negative angles.
-        course_deg: if course >= 360.0 { 0.0 } else { course },
-        speed_mps: east_mps.hypot(north_mps),
-        position_covariance: PositionCovariance {
-            var_e,
-            cov_en,
-            var_n,
-        },
-        classification: attributes
-            .class
-            .classification(context.min_class_probability),
-        radiation: Radiation {
-            flagged: !attributes.radiation.is_empty(),
-            evidence: attributes.radiation.clone(),
-        },
-        sensors,
-        first_seen: timestamp(attributes.first_seen_us),
-        last_seen: timestamp(attributes.last_seen_us),
-    }
+    *first_seen = timestamp(attributes.first_seen_us);
+    *last_seen = timestamp(attributes.last_seen_us);
 }
 
 #[cfg(test)]
