@@ -90,8 +90,8 @@ pub struct Engine {
     reorder: ReorderBuffer<Pending>,
     counters: EngineCounters,
     outputs: Vec<Output>,
-    /// Track outputs of earlier calls, for their allocations.
-    spare_tracks: Vec<SpareTrack>,
+    /// Outputs of earlier calls, for their allocations.
+    spare_outputs: Vec<Output>,
     next_alert_id: u64,
     /// First time seen (input or tick): the reference for sensors never
     /// heard from.
@@ -271,55 +271,48 @@ impl TrackAttributes {
     }
 }
 
-/// A track output the caller has seen, kept for its allocations (see
-/// [`Engine::recycle_outputs`]): its topic and message are overwritten.
-#[derive(Debug)]
-struct SpareTrack {
-    topic: String,
-    message: TrackMessage,
-}
+/// How many spare outputs are kept at most (see
+/// [`Engine::recycle_outputs`]): a few calls' worth of a busy site.
+const MAX_SPARE_OUTPUTS: usize = 256;
 
-/// How many spare track outputs are kept at most: a few calls' worth of
-/// a busy site; beyond that outputs are simply dropped.
-const MAX_SPARE_TRACKS: usize = 256;
-
-/// Builds a track output, in the allocations of `spare` if given, and
-/// notes it as the track's latest published one (status, time, class and
-/// sensors; nothing held any more).
-fn track_output(
+/// Appends a track output to `outputs`, built in place in the allocations
+/// of a spare track output if there is one, and notes it as the track's
+/// latest published one (status, time, class and sensors; nothing held
+/// any more). Building in place also saves moving the (large) message
+/// around.
+fn push_track_output(
     context: &TrackContext<'_>,
-    spare: Option<SpareTrack>,
+    spare: &mut Vec<Output>,
+    outputs: &mut Vec<Output>,
     (id, status, time_us): (u64, TrackStatus, i64),
     state: &Vector4<f64>,
     attributes: &mut TrackAttributes,
-) -> Output {
-    let SpareTrack {
-        mut topic,
-        mut message,
-    } = spare.unwrap_or_else(|| SpareTrack {
+) {
+    // Spare outputs of other kinds are dropped on the way.
+    let recycled = std::iter::from_fn(|| spare.pop())
+        .find(|output| matches!(output.message, OutputMessage::Track(_)));
+    outputs.push(recycled.unwrap_or_else(|| Output {
         topic: String::new(),
-        message: blank_track_message(context.site),
-    });
-    context.track_topics.write_topic(id, &mut topic);
-    fill_track_message(
-        context,
-        id,
-        status,
-        time_us,
-        state,
-        attributes,
-        &mut message,
-    );
+        retained: true,
+        message: OutputMessage::Track(blank_track_message(context.site)),
+    }));
+    let Some(Output {
+        topic,
+        retained,
+        message: OutputMessage::Track(message),
+    }) = outputs.last_mut()
+    else {
+        // Unreachable: a track output was just pushed.
+        return;
+    };
+    *retained = true;
+    context.track_topics.write_topic(id, topic);
+    fill_track_message(context, id, status, time_us, state, attributes, message);
     attributes.last_status = Some(status);
     attributes.last_published_us = Some(time_us);
     attributes.published_class = message.classification.class;
     attributes.published_sensors = attributes.sensors.len();
     attributes.held = None;
-    Output {
-        topic,
-        retained: true,
-        message: OutputMessage::Track(message),
-    }
 }
 
 /// A live track's position covariance right after a scan, for the
@@ -445,7 +438,7 @@ impl Engine {
             reorder: ReorderBuffer::new(config.site.reorder_capacity),
             counters: EngineCounters::default(),
             outputs: Vec::new(),
-            spare_tracks: Vec::new(),
+            spare_outputs: Vec::new(),
             next_alert_id: 1,
             started_at: None,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
@@ -501,20 +494,16 @@ impl Engine {
     }
 
     /// Empties the outputs of the previous call, which the caller is done
-    /// with (they are "valid until the next call"), keeping track outputs
-    /// for their topic, site and sensor strings: a replay publishes about
-    /// one track message per record, and allocating and freeing four
+    /// with (they are "valid until the next call"), keeping them, moved in
+    /// one block, so that track outputs can be rebuilt in their topic, site
+    /// and sensor strings (see [`push_track_output`]): a replay publishes
+    /// about one track message per record, and allocating and freeing four
     /// strings for each was a tenth of its time.
     fn recycle_outputs(&mut self) {
-        for output in self.outputs.drain(..) {
-            if let OutputMessage::Track(message) = output.message
-                && self.spare_tracks.len() < MAX_SPARE_TRACKS
-            {
-                self.spare_tracks.push(SpareTrack {
-                    topic: output.topic,
-                    message,
-                });
-            }
+        if self.spare_outputs.len() < MAX_SPARE_OUTPUTS {
+            self.spare_outputs.append(&mut self.outputs);
+        } else {
+            self.outputs.clear();
         }
     }
 
@@ -1109,14 +1098,14 @@ impl Engine {
                 registry: &self.registry,
                 min_class_probability: self.min_class_probability,
             };
-            let spare = self.spare_tracks.pop();
-            self.outputs.push(track_output(
+            push_track_output(
                 &context,
-                spare,
+                &mut self.spare_outputs,
+                &mut self.outputs,
                 (id, status, time_us),
                 &event.state,
                 attributes,
-            ));
+            );
         }
         if status == TrackStatus::Deleted {
             self.tracks.remove(&id);
@@ -1246,14 +1235,14 @@ impl Engine {
             // The published status, not the tracker's: see `handle_event`.
             let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
             attributes.covariance = position_covariance(&track.estimate().covariance);
-            let spare = self.spare_tracks.pop();
-            self.outputs.push(track_output(
+            push_track_output(
                 &context,
-                spare,
+                &mut self.spare_outputs,
+                &mut self.outputs,
                 (id, status, time_us),
                 &track.estimate().mean,
                 attributes,
-            ));
+            );
         }
     }
 
@@ -1287,16 +1276,15 @@ impl Engine {
             // attribute keeps the newest for the track's later messages.
             let newest = attributes.covariance;
             attributes.covariance = held.covariance;
-            let spare = self.spare_tracks.pop();
-            let output = track_output(
+            push_track_output(
                 &context,
-                spare,
+                &mut self.spare_outputs,
+                &mut self.outputs,
                 (id, TrackStatus::Confirmed, held.time_us),
                 &held.state,
                 attributes,
             );
             attributes.covariance = newest;
-            self.outputs.push(output);
         }
     }
 
