@@ -1,6 +1,8 @@
 //! `picket replay --max` throughput: records read back and fed through the
 //! engine (the library loop the command runs, without writing files), next
-//! to the reader alone on the same recording.
+//! to the reader alone on the same recording, and with every output
+//! JSON-encoded and written as `--outputs FILE` does (to a file in the
+//! bench's temporary directory).
 //!
 //! The recording is tests/support/recording.rs's site: two radars (serial
 //! frames in 64-byte reads, MQTT JSON), 20 targets, a tick every 100 ms,
@@ -16,7 +18,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use picket_cli::replay::{Pace, replay};
+use picket_cli::replay::{OutputsWriter, Pace, replay};
 use picket_engine::Engine;
 use picket_record::Reader;
 
@@ -60,6 +62,29 @@ fn bench(c: &mut Criterion) {
                 )
                 .unwrap();
                 black_box((stats, outputs))
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    // Outside the recording's directory, which holds only segments.
+    let out_dir = tempfile::tempdir().unwrap();
+    let outputs_path = out_dir.path().join("outputs.jsonl");
+    group.bench_function("reader_engine_and_outputs_file", |b| {
+        b.iter_batched(
+            || Engine::new(recording::config()).unwrap(),
+            |mut engine| {
+                let reader = Reader::open_read_only(dir.path()).unwrap();
+                let mut writer = OutputsWriter::create(&outputs_path).unwrap();
+                let stats = replay(
+                    &reader,
+                    &mut engine,
+                    Pace::Max,
+                    |output| writer.write(output),
+                    |_| {},
+                )
+                .unwrap();
+                writer.finish().unwrap();
+                black_box(stats)
             },
             BatchSize::PerIteration,
         );

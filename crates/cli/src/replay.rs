@@ -458,6 +458,10 @@ pub struct OutputsWriter {
     path: PathBuf,
     out: BufWriter<File>,
     payload: Vec<u8>,
+    /// The line being written, reused: serde_json escapes the payload a
+    /// few bytes at a time, and each of those writes into the `BufWriter`
+    /// cost more than the escaping itself.
+    line: Vec<u8>,
 }
 
 impl OutputsWriter {
@@ -471,6 +475,7 @@ impl OutputsWriter {
             path: path.to_owned(),
             out: BufWriter::new(file),
             payload: Vec::new(),
+            line: Vec::new(),
         })
     }
 
@@ -484,10 +489,13 @@ impl OutputsWriter {
             retained: output.retained,
             payload,
         };
-        write_record(&mut self.out, &line).map_err(|source| ReplayError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.line.clear();
+        write_record(&mut self.line, &line)
+            .and_then(|()| self.out.write_all(&self.line))
+            .map_err(|source| ReplayError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Flushes the file.
