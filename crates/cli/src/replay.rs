@@ -342,18 +342,22 @@ pub fn replay(
     mut on_output: impl FnMut(&Output) -> Result<(), ReplayError>,
     mut on_progress: impl FnMut(&ReplayStats),
 ) -> Result<ReplayStats, ReplayError> {
-    let started = Instant::now();
-    let mut stats = ReplayStats::default();
-    let first_time_us = reader.report().time_span_us().map_or(0, |(first, _)| first);
-    // One RawInput reused for every record: no allocation per input.
-    let mut input = RawInput {
-        source: InputSource::Serial(String::new()),
-        received_at: Timestamp::UNIX_EPOCH,
-        bytes: Vec::new(),
+    let mut run = Run {
+        engine,
+        // One RawInput reused for every record: no allocation per input.
+        input: RawInput {
+            source: InputSource::Serial(String::new()),
+            received_at: Timestamp::UNIX_EPOCH,
+            bytes: Vec::new(),
+        },
+        pace,
+        started: Instant::now(),
+        first_time_us: reader.report().time_span_us().map_or(0, |(first, _)| first),
+        stats: ReplayStats::default(),
     };
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(READ_AHEAD);
     let (recycled_tx, recycled_rx) = mpsc::channel::<Batch>();
-    let decoder = engine.mqtt_decoder();
+    let decoder = run.engine.mqtt_decoder();
     std::thread::scope(|scope| {
         scope.spawn(move || read_ahead(reader, &decoder, &full_tx, &recycled_rx));
         // Returning drops `full_rx`, which ends the reader thread if it is
@@ -361,16 +365,7 @@ pub fn replay(
         let full_rx = full_rx;
         for mut batch in full_rx.iter() {
             for (record, decoded) in batch.iter() {
-                step(
-                    &record,
-                    decoded,
-                    engine,
-                    &mut input,
-                    (pace, started, first_time_us),
-                    &mut stats,
-                    &mut on_output,
-                    &mut on_progress,
-                )?;
+                run.step(&record, decoded, &mut on_output, &mut on_progress)?;
             }
             if let Some(error) = batch.error.take() {
                 return Err(error.into());
@@ -378,64 +373,78 @@ pub fn replay(
             // The reader may have finished: then the batch is just dropped.
             let _ = recycled_tx.send(batch);
         }
-        stats.elapsed = started.elapsed();
-        Ok(stats)
+        run.stats.elapsed = run.started.elapsed();
+        Ok(run.stats)
     })
 }
 
-/// Handles one record: pacing, the engine call, the outputs, progress.
-fn step(
-    record: &RecordRef<'_>,
-    decoded: Option<&DecodedMqtt>,
-    engine: &mut Engine,
-    input: &mut RawInput,
-    (pace, started, first_time_us): (Pace, Instant, i64),
-    stats: &mut ReplayStats,
-    on_output: &mut impl FnMut(&Output) -> Result<(), ReplayError>,
-    on_progress: &mut impl FnMut(&ReplayStats),
-) -> Result<(), ReplayError> {
-    stats.records += 1;
-    let time_us = record.entry.time_us;
-    stats.recorded_time_us = Some(stats.recorded_time_us.map_or(time_us, |t| t.max(time_us)));
-    if let (Pace::Speed(speed), Some(latest)) = (pace, stats.recorded_time_us) {
-        let due = Duration::from_secs_f64((latest - first_time_us).max(0) as f64 / 1e6 / speed);
-        let ahead = due.saturating_sub(started.elapsed());
-        // Sleeping less than a millisecond costs more than it paces.
-        if ahead > Duration::from_millis(1) {
-            std::thread::sleep(ahead);
-        }
-    }
-    let seq = record.seq;
-    // An MQTT input the reader thread decoded goes straight to the engine;
-    // every other record through `to_step`, which fills `input`.
-    let outputs = if let Some(decoded) = decoded {
-        stats.inputs += 1;
-        engine.handle_decoded_mqtt(decoded)
-    } else {
-        match to_step(record, input).map_err(|source| ReplayError::Time { seq, source })? {
-            Step::Input => {
-                stats.inputs += 1;
-                engine.handle_input(input)
-            }
-            Step::Tick(now) => {
-                stats.ticks += 1;
-                engine.handle_tick(now)
-            }
-            Step::Flush => {
-                stats.flushes += 1;
-                engine.flush()
+/// A replay in progress, on the engine thread.
+struct Run<'e> {
+    engine: &'e mut Engine,
+    input: RawInput,
+    pace: Pace,
+    started: Instant,
+    first_time_us: i64,
+    stats: ReplayStats,
+}
+
+impl Run<'_> {
+    /// Handles one record: pacing, the engine call, the outputs, progress.
+    fn step(
+        &mut self,
+        record: &RecordRef<'_>,
+        decoded: Option<&DecodedMqtt>,
+        on_output: &mut impl FnMut(&Output) -> Result<(), ReplayError>,
+        on_progress: &mut impl FnMut(&ReplayStats),
+    ) -> Result<(), ReplayError> {
+        let stats = &mut self.stats;
+        stats.records += 1;
+        let time_us = record.entry.time_us;
+        stats.recorded_time_us = Some(stats.recorded_time_us.map_or(time_us, |t| t.max(time_us)));
+        if let (Pace::Speed(speed), Some(latest)) = (self.pace, stats.recorded_time_us) {
+            let due =
+                Duration::from_secs_f64((latest - self.first_time_us).max(0) as f64 / 1e6 / speed);
+            let ahead = due.saturating_sub(self.started.elapsed());
+            // Sleeping less than a millisecond costs more than it paces.
+            if ahead > Duration::from_millis(1) {
+                std::thread::sleep(ahead);
             }
         }
-    };
-    stats.outputs += outputs.len() as u64;
-    for output in outputs {
-        on_output(output)?;
+        let seq = record.seq;
+        let engine = &mut *self.engine;
+        // An MQTT input the reader thread decoded goes straight to the
+        // engine; every other record through `to_step`, which fills `input`.
+        let outputs = if let Some(decoded) = decoded {
+            stats.inputs += 1;
+            engine.handle_decoded_mqtt(decoded)
+        } else {
+            match to_step(record, &mut self.input)
+                .map_err(|source| ReplayError::Time { seq, source })?
+            {
+                Step::Input => {
+                    stats.inputs += 1;
+                    engine.handle_input(&self.input)
+                }
+                Step::Tick(now) => {
+                    stats.ticks += 1;
+                    engine.handle_tick(now)
+                }
+                Step::Flush => {
+                    stats.flushes += 1;
+                    engine.flush()
+                }
+            }
+        };
+        stats.outputs += outputs.len() as u64;
+        for output in outputs {
+            on_output(output)?;
+        }
+        if stats.records.is_multiple_of(4096) {
+            stats.elapsed = self.started.elapsed();
+            on_progress(stats);
+        }
+        Ok(())
     }
-    if stats.records % 4096 == 0 {
-        stats.elapsed = started.elapsed();
-        on_progress(stats);
-    }
-    Ok(())
 }
 
 /// One line of `--outputs`: what picketd would publish.

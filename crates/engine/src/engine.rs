@@ -162,6 +162,9 @@ pub struct DecodedMqtt {
 }
 
 /// The sensor an MQTT payload came from and what it decoded to.
+// Nearly every outcome is a decoded message; boxing it to shrink the rare
+// unknown-sensor case would allocate for every MQTT input.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 enum MqttOutcome {
     /// No sensor publishes on the topic.
