@@ -17,7 +17,8 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use picket_engine::config::{
@@ -461,43 +462,74 @@ pub struct OutputLine<'a> {
     pub payload: Cow<'a, str>,
 }
 
+/// Outputs per batch handed to the `--outputs` writer thread.
+const OUTPUT_BATCH: usize = 256;
+/// Batches queued for the writer thread at most; when it falls behind, the
+/// engine thread waits in [`OutputsWriter::write`].
+const OUTPUT_BATCHES_AHEAD: usize = 4;
+
 /// Writes outputs as JSON Lines ([`OutputLine`]).
+///
+/// Encoding every output as JSON costs several times what the engine
+/// spends making it, so it runs on a thread of its own: `write` copies the
+/// output into a batch, full batches go to the writer thread through a
+/// bounded channel (the caller waits when [`OUTPUT_BATCHES_AHEAD`] are
+/// queued), and `finish` waits for everything to be written. An encoding
+/// or I/O error stops the writer thread; the next `write` (or `finish`)
+/// returns it.
 #[derive(Debug)]
 pub struct OutputsWriter {
     path: PathBuf,
+    /// Outputs not yet sent to the writer thread.
+    batch: Vec<Output>,
+    /// `None` once the writer thread has been waited for.
+    sender: Option<SyncSender<Vec<Output>>>,
+    /// Emptied batches coming back, for their allocations.
+    recycled: Receiver<Vec<Output>>,
+    thread: Option<JoinHandle<Result<(), ReplayError>>>,
+}
+
+/// The writer thread's half of an [`OutputsWriter`].
+#[derive(Debug)]
+struct LineWriter {
+    path: PathBuf,
     out: BufWriter<File>,
-    payload: Vec<u8>,
-    /// The line being written, reused: serde_json escapes the payload a
-    /// few bytes at a time, and each of those writes into the `BufWriter`
-    /// cost more than the escaping itself.
+    /// The line being written, reused.
     line: Vec<u8>,
 }
 
-impl OutputsWriter {
-    /// Creates (truncating) `path`.
-    pub fn create(path: &Path) -> Result<Self, ReplayError> {
-        let file = File::create(path).map_err(|source| ReplayError::Io {
-            path: path.to_owned(),
+impl LineWriter {
+    /// Writes every batch that arrives, sending the emptied batches back;
+    /// flushes at the end (when the [`OutputsWriter`] hangs up).
+    fn run(
+        mut self,
+        batches: &Receiver<Vec<Output>>,
+        recycled: &Sender<Vec<Output>>,
+    ) -> Result<(), ReplayError> {
+        for mut batch in batches.iter() {
+            for output in batch.drain(..) {
+                self.write(&output)?;
+            }
+            // The OutputsWriter may be gone already: then it is dropped.
+            let _ = recycled.send(batch);
+        }
+        self.out.flush().map_err(|source| ReplayError::Io {
+            path: self.path,
             source,
-        })?;
-        Ok(Self {
-            path: path.to_owned(),
-            out: BufWriter::new(file),
-            payload: Vec::new(),
-            line: Vec::new(),
         })
     }
 
-    /// Writes one output.
-    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
-        self.payload = output.to_json()?;
+    fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        let payload = output.to_json()?;
         // Our own JSON encoder's output: always UTF-8.
-        let payload = String::from_utf8_lossy(&self.payload);
+        let payload = String::from_utf8_lossy(&payload);
         let line = OutputLine {
             topic: Cow::Borrowed(&output.topic),
             retained: output.retained,
             payload,
         };
+        // Serialized into a buffer and written at once: serde_json writes
+        // an escaped string a few bytes at a time.
         self.line.clear();
         write_record(&mut self.line, &line)
             .and_then(|()| self.out.write_all(&self.line))
@@ -506,13 +538,98 @@ impl OutputsWriter {
                 source,
             })
     }
+}
 
-    /// Flushes the file.
-    pub fn finish(mut self) -> Result<(), ReplayError> {
-        self.out.flush().map_err(|source| ReplayError::Io {
-            path: self.path,
+impl OutputsWriter {
+    /// Creates (truncating) `path` and starts the writer thread.
+    pub fn create(path: &Path) -> Result<Self, ReplayError> {
+        let io_error = |source| ReplayError::Io {
+            path: path.to_owned(),
             source,
+        };
+        let file = File::create(path).map_err(io_error)?;
+        let writer = LineWriter {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+            line: Vec::new(),
+        };
+        let (sender, batches) = mpsc::sync_channel(OUTPUT_BATCHES_AHEAD);
+        let (recycle, recycled) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("replay-outputs".into())
+            .spawn(move || writer.run(&batches, &recycle))
+            .map_err(io_error)?;
+        Ok(Self {
+            path: path.to_owned(),
+            batch: Vec::with_capacity(OUTPUT_BATCH),
+            sender: Some(sender),
+            recycled,
+            thread: Some(thread),
         })
+    }
+
+    /// Writes one output (queues it for the writer thread).
+    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        self.batch.push(output.clone());
+        if self.batch.len() >= OUTPUT_BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the current batch; if the writer thread has stopped, returns
+    /// its error.
+    fn send(&mut self) -> Result<(), ReplayError> {
+        let next = self.recycled.try_recv().unwrap_or_default();
+        let batch = std::mem::replace(&mut self.batch, next);
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.send(batch).is_ok());
+        if sent {
+            return Ok(());
+        }
+        self.join()?;
+        Err(ReplayError::Io {
+            path: self.path.clone(),
+            source: io::Error::other("the --outputs writer has stopped"),
+        })
+    }
+
+    /// Waits for the writer thread and returns how it ended.
+    fn join(&mut self) -> Result<(), ReplayError> {
+        self.sender = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            // The thread panicked: not something its code does.
+            Some(Err(_)) => Err(ReplayError::Io {
+                path: self.path.clone(),
+                source: io::Error::other("the --outputs writer thread panicked"),
+            }),
+            // Already waited for; its error was returned then.
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what is left and flushes the file.
+    pub fn finish(mut self) -> Result<(), ReplayError> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+impl Drop for OutputsWriter {
+    /// Without `finish` (a replay that failed), still writes what was
+    /// queued, as a dropped `BufWriter` would, ignoring errors.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            if !self.batch.is_empty() {
+                let _ = self.send();
+            }
+            let _ = self.join();
+        }
     }
 }
 
@@ -679,6 +796,46 @@ tick_interval_ms = 100
             "{error}"
         );
         assert_eq!(seen, 4096);
+    }
+
+    #[test]
+    fn outputs_are_written_in_order_and_write_errors_are_returned() {
+        let cleared = |id: u64| Output {
+            topic: format!("picket/t/tracks/{id}"),
+            retained: true,
+            message: OutputMessage::TrackCleared,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outputs.jsonl");
+        let mut writer = OutputsWriter::create(&path).unwrap();
+        let count = 3 * OUTPUT_BATCH as u64 + 7;
+        for id in 0..count {
+            writer.write(&cleared(id)).unwrap();
+        }
+        writer.finish().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let topics: Vec<String> = text
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<OutputLine<'_>>(line)
+                    .unwrap()
+                    .topic
+                    .into_owned()
+            })
+            .collect();
+        let expected: Vec<String> = (0..count).map(|id| cleared(id).topic).collect();
+        assert_eq!(topics, expected);
+
+        // /dev/full takes the open and fails every write: the error comes
+        // back from a later write or from finish, never lost.
+        let full = Path::new("/dev/full");
+        if full.exists() {
+            let mut writer = OutputsWriter::create(full).unwrap();
+            let failed = (0..100_000).any(|id| writer.write(&cleared(id)).is_err());
+            if !failed {
+                assert!(matches!(writer.finish(), Err(ReplayError::Io { .. })));
+            }
+        }
     }
 
     #[test]
