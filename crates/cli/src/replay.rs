@@ -70,6 +70,14 @@ pub enum ReplayError {
         /// The OS error.
         source: io::Error,
     },
+    /// The OS refused a thread (the reader's, or the `--outputs` writer's).
+    #[error("starting the {name} thread: {source}")]
+    Thread {
+        /// Which thread.
+        name: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
 }
 
 /// The engine tables of a picketd (or engine) configuration file; anything
@@ -360,7 +368,15 @@ pub fn replay(
     let (recycled_tx, recycled_rx) = mpsc::channel::<Batch>();
     let decoder = run.engine.mqtt_decoder();
     std::thread::scope(|scope| {
-        scope.spawn(move || read_ahead(reader, &decoder, &full_tx, &recycled_rx));
+        std::thread::Builder::new()
+            .name("replay-reader".into())
+            .spawn_scoped(scope, move || {
+                read_ahead(reader, &decoder, &full_tx, &recycled_rx);
+            })
+            .map_err(|source| ReplayError::Thread {
+                name: "replay reader",
+                source,
+            })?;
         // Returning drops `full_rx`, which ends the reader thread if it is
         // still reading; the scope then waits for it.
         let full_rx = full_rx;
@@ -558,7 +574,10 @@ impl OutputsWriter {
         let thread = std::thread::Builder::new()
             .name("replay-outputs".into())
             .spawn(move || writer.run(&batches, &recycle))
-            .map_err(io_error)?;
+            .map_err(|source| ReplayError::Thread {
+                name: "--outputs writer",
+                source,
+            })?;
         Ok(Self {
             path: path.to_owned(),
             batch: Vec::with_capacity(OUTPUT_BATCH),
