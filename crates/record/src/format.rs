@@ -26,8 +26,9 @@ pub const MAX_SOURCE_LEN: usize = u16::MAX as usize;
 /// read, so this is most of the reader's cost. The `crc32c` crate uses the
 /// CPU's CRC-32C instruction (SSE 4.2 on x86-64, the CRC extension on
 /// AArch64), checked at run time, and falls back to a slice-by-8 table
-/// elsewhere (armv7): about 10x faster than the `crc` crate's slice-by-16
-/// table on the replay bench's x86-64 machine.
+/// elsewhere (armv7). Against the `crc` crate's slice-by-16 table it took
+/// the replay bench's reader (open, then read, both checking every CRC)
+/// from 26.4 to 19.4 ms on the bench's x86-64 machine.
 #[inline]
 pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
     crc32c::crc32c(bytes)
