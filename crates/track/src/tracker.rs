@@ -132,6 +132,8 @@ pub struct Track {
     history: u32,
     /// How many bits of `history` are meaningful (saturates at 32).
     opportunities: u32,
+    /// The scan (time, sensor) behind the newest bit of `history`.
+    last_opportunity: Option<(f64, SensorId)>,
     /// Most recent contributing sensors first.
     sensors: [SensorId; MAX_TRACK_SENSORS],
     sensor_count: usize,
@@ -194,9 +196,23 @@ impl Track {
         window.min(self.opportunities) - self.hits_in(window)
     }
 
-    fn record_opportunity(&mut self, hit: bool) {
+    /// Records one detection opportunity: `sensor`'s scan at `time`.
+    ///
+    /// A sensor's scan that reaches the tracker in parts at one time (a
+    /// sweep split across serial reads and released before its last read
+    /// arrived, as with no reorder lag) is still one opportunity: a later
+    /// part's hit replaces an earlier part's miss, and a later miss is not
+    /// counted again. Counted per part, every target in the other part
+    /// took a miss each sweep, and tentative tracks died before their
+    /// confirmation.
+    fn record_opportunity(&mut self, time: f64, sensor: SensorId, hit: bool) {
+        if self.last_opportunity == Some((time, sensor)) {
+            self.history |= u32::from(hit);
+            return;
+        }
         self.history = (self.history << 1) | u32::from(hit);
         self.opportunities = self.opportunities.saturating_add(1).min(32);
+        self.last_opportunity = Some((time, sensor));
     }
 
     fn record_sensor(&mut self, sensor: SensorId) {
@@ -652,14 +668,14 @@ impl Tracker {
             let updated = detection.is_some_and(|d| track.estimate.update(&d.measurement).is_ok());
             if let (true, Some(detection)) = (updated, detection) {
                 track.last_update = time;
-                track.record_opportunity(true);
+                track.record_opportunity(time, detection.sensor, true);
                 track.record_sensor(detection.sensor);
-            } else if track
+            } else if let Some(&sensor) = track
                 .sensors()
                 .iter()
-                .any(|sensor| s.scanning_sensors.binary_search(sensor).is_ok())
+                .find(|sensor| s.scanning_sensors.binary_search(sensor).is_ok())
             {
-                track.record_opportunity(false);
+                track.record_opportunity(time, sensor, false);
             }
 
             let stale = time - track.last_update;
@@ -747,11 +763,12 @@ impl Tracker {
                 last_update: time,
                 history: 0,
                 opportunities: 0,
+                last_opportunity: None,
                 sensors: [detection.sensor; MAX_TRACK_SENSORS],
                 sensor_count: 0,
             };
             self.next_id += 1;
-            track.record_opportunity(true);
+            track.record_opportunity(time, detection.sensor, true);
             track.record_sensor(detection.sensor);
             if track.hits_in(self.config.confirm_window) >= self.config.confirm_hits {
                 track.status = TrackStatus::Confirmed;

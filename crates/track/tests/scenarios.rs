@@ -172,6 +172,42 @@ fn clutter_alone_confirms_no_track() {
 }
 
 #[test]
+fn a_sweep_split_into_parts_at_one_time_counts_as_one_scan() {
+    // Ten walkers 100 m apart, swept once a second; the sweep reaches the
+    // tracker whole, or in two parts with the same time (a serial read
+    // boundary with no reorder lag).
+    let sweep = |k: usize| -> Vec<Detection> {
+        (0..10)
+            .map(|i| position(100.0 * i as f64 + 1.5 * k as f64, 0.0, 3.0))
+            .collect()
+    };
+    let mut whole = tracker();
+    let mut split = tracker();
+    let mut whole_events = Vec::new();
+    let mut split_events = Vec::new();
+    for k in 0..10 {
+        let time = k as f64;
+        let detections = sweep(k);
+        whole_events.extend_from_slice(whole.handle_scan(time, &detections).unwrap());
+        let (first, second) = detections.split_at(4);
+        split_events.extend_from_slice(split.handle_scan(time, first).unwrap());
+        split_events.extend_from_slice(split.handle_scan(time, second).unwrap());
+    }
+    let born = |events: &[TrackEvent]| {
+        events
+            .iter()
+            .filter(|e| e.kind == TrackEventKind::Born)
+            .count()
+    };
+    assert_eq!(born(&whole_events), 10);
+    assert_eq!(born(&split_events), 10, "every walker confirmed");
+    assert!(
+        split.tracks().all(|t| t.quality() == 1.0),
+        "no misses counted"
+    );
+}
+
+#[test]
 fn range_bearing_track_crosses_the_azimuth_wrap() {
     // The sensor sits north of a target driving east, so the azimuth passes
     // through ±π (due south) mid-run; the track must not break or jump.
