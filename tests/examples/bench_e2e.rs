@@ -35,7 +35,7 @@
 mod e2e_support;
 
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -191,17 +191,12 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
 /// scans a second (0: as fast as it takes them) for `duration`. Returns
 /// detections written.
 fn write_scans(
-    sensor: &Path,
+    mut writer: impl std::io::Write,
     first_target: usize,
     targets: usize,
     scans_per_s: f64,
     duration: Duration,
 ) -> u64 {
-    use std::io::Write as _;
-    let mut writer = std::fs::OpenOptions::new()
-        .write(true)
-        .open(sensor)
-        .unwrap();
     let start = Instant::now();
     let mut sequence = 0u32;
     let mut count = 0u64;
@@ -231,6 +226,56 @@ fn write_scans(
         }
     }
     count
+}
+
+/// Opens a socat pty's sensor end for writing.
+fn open_sensor(sensor: &Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(sensor)
+        .unwrap()
+}
+
+/// A pty pair with no relay in between, for the latency phase: the bench
+/// writes the master, picketd opens the slave's path. A real adapter's
+/// driver feeds its tty directly, so socat's relay (a process of its own,
+/// scheduled on the same two cores) would add a hop production lacks.
+struct DirectPty {
+    master: tokio_serial::SerialStream,
+    path: PathBuf,
+}
+
+impl DirectPty {
+    fn open() -> DirectPty {
+        use tokio_serial::SerialPort as _;
+        let (master, slave) = tokio_serial::SerialStream::pair().unwrap();
+        let path = PathBuf::from(slave.name().unwrap());
+        // Closed here: it holds the lock picketd's exclusive open takes.
+        // The pty lives on while its master is open.
+        drop(slave);
+        DirectPty { master, path }
+    }
+}
+
+/// Blocking writes over a non-blocking pty master: a full pty buffer is
+/// waited out (picketd is reading it).
+struct RetryWrites(tokio_serial::SerialStream);
+
+impl std::io::Write for RetryWrites {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.0.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Publishes JSON reports on MQTT at `rate`/s for `duration`; returns the
@@ -276,7 +321,9 @@ async fn wait_delivered(seen: &Arc<Mutex<Seen>>, outputs: u64, limit: Duration) 
 fn summary(report: &RunReport) -> String {
     let mqtt = report.mqtt.as_ref();
     format!(
-        "engine detections {}, engine drops {}, mqtt inputs dropped {}, outputs {}, published {}, acked {}, unprocessed at shutdown {}, recording lost {}, shutdown {:.0} ms, clean {}",
+        "engine inputs {}, scans {}, detections {}, engine drops {}, mqtt inputs dropped {}, outputs {}, published {}, acked {}, unprocessed at shutdown {}, recording lost {}, shutdown {:.0} ms, clean {}",
+        report.engine.inputs,
+        report.engine.scans,
         report.engine.detections,
         report.engine.dropped.total(),
         mqtt.map_or(0, |m| m.inputs_dropped),
@@ -329,7 +376,13 @@ async fn main() {
             .map(|(pty, first)| {
                 let sensor = pty.sensor.clone();
                 std::thread::spawn(move || {
-                    write_scans(&sensor, first, TARGETS_PER_PORT, scans_per_s, offer)
+                    write_scans(
+                        open_sensor(&sensor),
+                        first,
+                        TARGETS_PER_PORT,
+                        scans_per_s,
+                        offer,
+                    )
                 })
             })
             .collect();
@@ -366,7 +419,7 @@ async fn main() {
             .map(|(pty, first)| {
                 let sensor = pty.sensor.clone();
                 std::thread::spawn(move || {
-                    write_scans(&sensor, first, TARGETS_PER_PORT, 0.0, offer)
+                    write_scans(open_sensor(&sensor), first, TARGETS_PER_PORT, 0.0, offer)
                 })
             })
             .collect();
@@ -395,37 +448,45 @@ async fn main() {
         // 5,000/s each with a 20 ms lag, which their interleaving needs:
         // the lag adds to the latency by design.
         for (label, lag_ms, streams) in [
-            (
-                "1 sensor, reorder_lag_ms = 0",
-                0,
-                &[(&pty_a, 0usize, 100.0)][..],
-            ),
+            ("1 sensor, reorder_lag_ms = 0", 0, &[(0usize, 100.0)][..]),
             (
                 "2 sensors, reorder_lag_ms = 20",
                 20,
-                &[(&pty_a, 0usize, 50.0), (&pty_b, 100usize, 50.0)][..],
+                &[(0usize, 50.0), (100usize, 50.0)][..],
             ),
         ] {
             let seen = Arc::new(Mutex::new(Seen::default()));
             let _sub = subscriber(broker.port(), Arc::clone(&seen), &format!("l{lag_ms}")).await;
+            let ptys: Vec<DirectPty> = streams.iter().map(|_| DirectPty::open()).collect();
+            let paths: Vec<&Path> = ptys.iter().map(|pty| pty.path.as_path()).collect();
             let config = config(
                 broker.port(),
                 &dir.path().join(format!("state-l{lag_ms}")),
-                &ports,
+                &paths,
                 lag_ms,
             );
             let (daemon, _) = start(config, &dir.path().join(format!("notify-l{lag_ms}"))).await;
-            let writers: Vec<_> = streams
-                .iter()
-                .map(|(pty, first, scans_per_s)| {
-                    let sensor = pty.sensor.clone();
+            let writers: Vec<_> = ptys
+                .into_iter()
+                .zip(streams)
+                .map(|(pty, (first, scans_per_s))| {
                     let (first, scans_per_s) = (*first, *scans_per_s);
                     std::thread::spawn(move || {
-                        write_scans(&sensor, first, 100, scans_per_s, Duration::from_secs(8))
+                        write_scans(
+                            RetryWrites(pty.master),
+                            first,
+                            100,
+                            scans_per_s,
+                            Duration::from_secs(8),
+                        )
                     })
                 })
                 .collect();
             let sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+            // Messages received from here on are not timed: the stop's
+            // flush publishes the updates the per-track rate limit held,
+            // each as old as its hold (final states, not latency).
+            let stopping_us = now_us();
             let (report, _) = daemon.stop(Duration::from_secs(30)).await;
             wait_delivered(&seen, report.outputs_enqueued, Duration::from_secs(30)).await;
             let messages = std::mem::take(&mut seen.lock().unwrap().messages);
@@ -433,7 +494,7 @@ async fn main() {
             let first = messages.first().map_or(0, |m| m.0);
             let mut latencies: Vec<i64> = messages
                 .iter()
-                .filter(|m| m.0 > first + 1_000_000 && m.1 > 0)
+                .filter(|m| m.0 > first + 1_000_000 && m.0 < stopping_us && m.1 > 0)
                 .map(|m| m.0 - m.1)
                 .collect();
             latencies.sort_unstable();
@@ -460,7 +521,7 @@ async fn main() {
                 let sensor = pty.sensor.clone();
                 std::thread::spawn(move || {
                     write_scans(
-                        &sensor,
+                        open_sensor(&sensor),
                         first,
                         TARGETS_PER_PORT,
                         5.0,

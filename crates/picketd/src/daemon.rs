@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picket_engine::{Engine, EngineCounters, Output, RawInput};
@@ -38,11 +38,13 @@ use picket_schema::{DaemonState, SCHEMA_VERSION, SiteId, StatusMessage, Timestam
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::background::BackgroundThread;
 use crate::config::{Config, SerialPortConfig};
 use crate::mqtt::{self, MqttCounters, MqttError, MqttReport};
 use crate::notify::{Notifier, NotifyError};
-use crate::outbox::{Outbox, OutboxError};
-use crate::recording::{self, RecordingSender, RecordingThread};
+use crate::outbox::{Outbox, OutboxError, lock};
+use crate::outbox_sync::{self, SyncWaker};
+use crate::recording::{self, RecordingSender};
 use crate::serial::{self, PortExit, PortHealth};
 use crate::telemetry::{
     DaemonCounters, InternalEvent, OutboxFull, OutboxWriteFailed, ShutdownInputsUnprocessed,
@@ -89,6 +91,9 @@ pub enum DaemonError {
     /// The recorder thread could not be started.
     #[error("recording thread: {0}")]
     RecordingThread(std::io::Error),
+    /// The outbox's sync thread could not be started.
+    #[error("cannot start the outbox sync thread: {0}")]
+    SyncThread(std::io::Error),
 }
 
 /// What a finished run did, for the exit log and for tests.
@@ -169,15 +174,6 @@ pub fn now() -> Timestamp {
     crate::now()
 }
 
-/// Locks the outbox. A poisoned lock means another thread panicked while
-/// holding it; the outbox's own state is consistent between calls (every
-/// method either completes or rolls back), so carry on rather than cascade.
-fn lock(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
-    outbox
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 /// [`run`] with explicit options.
 pub async fn run_with(
     config: Config,
@@ -207,6 +203,17 @@ pub async fn run_with(
     let outbox = Arc::new(Mutex::new(outbox));
     let outbox_ready = Arc::new(Notify::new());
     let counters = Arc::new(DaemonCounters::default());
+    let (sync_waker, sync_thread) = match outbox_sync::start(
+        Arc::clone(&outbox),
+        config.state.outbox.fsync,
+        Arc::clone(&outbox_ready),
+        Arc::clone(&counters),
+    )
+    .map_err(DaemonError::SyncThread)?
+    {
+        Some((waker, thread)) => (Some(waker), Some(thread)),
+        None => (None, None),
+    };
     let mqtt_counters = Arc::new(MqttCounters::default());
 
     // The recording (its own thread; the engine thread holds the sender, so
@@ -281,6 +288,7 @@ pub async fn run_with(
         ports: ports.clone(),
         status: status_tx,
         recording: recording_sender,
+        sync_waker,
         tick_hook: options.engine_tick_hook,
         notifier: notifier.clone(),
         watchdog: if config.daemon.watchdog {
@@ -366,7 +374,10 @@ pub async fn run_with(
     }
     // The recorder ends once the engine thread (holding its sender) has; it
     // writes and fsyncs the tail. Joined alongside the outbox drain below.
-    let recording_done = recording_thread.map(RecordingThread::finished);
+    let recording_done = recording_thread.map(BackgroundThread::finished);
+    // Likewise the sync thread, after a last sync that publishes the final
+    // outputs (the MQTT drain below waits for them).
+    let sync_done = sync_thread.map(BackgroundThread::finished);
     let _ = mqtt_stop_tx.send(());
     let mqtt_report = if mqtt_task.is_finished() || fatal.is_none() {
         match tokio::time::timeout_at(deadline, &mut mqtt_task).await {
@@ -393,6 +404,11 @@ pub async fn run_with(
         && tokio::time::timeout_at(deadline, done).await.is_err()
     {
         tracing::error!("recording did not finish writing before the shutdown deadline");
+    }
+    if let Some(done) = sync_done
+        && tokio::time::timeout_at(deadline, done).await.is_err()
+    {
+        tracing::error!("outbox sync did not finish before the shutdown deadline");
     }
     let outbox_unacked = lock(&outbox).len();
     let _ = lock(&outbox).flush();
@@ -506,6 +522,10 @@ struct EngineContext {
     status: watch::Sender<StatusMessage>,
     /// Where every input, tick and flush is recorded (None: recording off).
     recording: Option<RecordingSender>,
+    /// Wakes the outbox's sync thread after a commit (None: `fsync =
+    /// "never"`). Dropped with the context when the engine thread ends,
+    /// which ends the sync thread after a last sync.
+    sync_waker: Option<SyncWaker>,
     tick_hook: Option<TickHook>,
     notifier: Notifier,
     watchdog: Option<Duration>,
@@ -697,13 +717,20 @@ fn finish_commit(outbox: &mut Outbox, staged: u64, context: &EngineContext) {
     if staged == 0 {
         return;
     }
-    match outbox.commit() {
+    match outbox.commit_deferred() {
         Ok(()) => {
             context
                 .counters
                 .outputs_enqueued
                 .fetch_add(staged, Ordering::Relaxed);
-            context.outbox_ready.notify_one();
+            // Visible now unless they await their fsync, which the sync
+            // thread announces itself.
+            if outbox.awaiting_sync() == 0 {
+                context.outbox_ready.notify_one();
+            }
+            if let Some(waker) = &context.sync_waker {
+                waker.committed();
+            }
         }
         Err(error) => {
             // The staged entries are rolled back by the outbox: every one of

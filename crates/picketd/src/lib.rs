@@ -6,21 +6,27 @@
 //!   backoff) feeding raw chunks to the engine.
 //! * [`mqtt`]: the rumqttc task: sensor subscriptions in, the durable
 //!   [`outbox`] out (QoS 1, persistent session), status birth and last will.
+//! * [`outbox_sync`]: the thread that `fsync`s the outbox, so neither the
+//!   engine nor the publisher waits on the disk.
 //! * [`daemon`]: the wiring, the engine thread, graceful shutdown.
 //! * [`recording`]: every raw input, tick and flush recorded, on a thread
 //!   of its own, for `picket replay`.
 //! * [`notify`]: systemd readiness, watchdog and status.
 //! * [`telemetry`]: logging (journald or stderr) and counted internal events.
+//! * [`background`]: the threads above, awaited at shutdown without
+//!   blocking the runtime.
 //!
 //! Module ownership (two engineers work in parallel): `outbox` and `mqtt`
 //! belong to the MQTT side; `config`, `serial`, `daemon`, `notify` and
 //! `telemetry` to the daemon side.
 
+pub mod background;
 pub mod config;
 pub mod daemon;
 pub mod mqtt;
 pub mod notify;
 pub mod outbox;
+pub mod outbox_sync;
 pub mod recording;
 pub mod serial;
 pub mod telemetry;

@@ -72,7 +72,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use picket_engine::{InputSource, RawInput};
@@ -84,7 +84,7 @@ use rumqttc::{
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::outbox::{Outbox, OutboxError};
+use crate::outbox::{Outbox, OutboxError, lock};
 
 /// A connection that stayed up this long resets the reconnect backoff.
 pub const STABLE_CONNECTION: Duration = Duration::from_secs(10);
@@ -595,15 +595,6 @@ fn now_timestamp() -> Timestamp {
     Timestamp::from_unix_micros(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-fn lock(outbox: &Mutex<Outbox>) -> MutexGuard<'_, Outbox> {
-    // The outbox has no panicking code paths; if another thread panicked
-    // while holding the lock, its state is still consistent (every mutation
-    // completes or rolls back), so carry on rather than lose the outbox.
-    outbox
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// What a queued publish was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tag {
@@ -1004,6 +995,10 @@ pub async fn run_with_counters(
         AsyncClient::new(options, settings.request_channel_capacity);
     let mut network = eventloop.network_options();
     network.set_connection_timeout(settings.connect_timeout_s);
+    // Track messages are small and every one is news to an operator: with
+    // Nagle's algorithm (rumqttc's default) one waits for the broker's ACK
+    // of the previous segment whenever one is outstanding.
+    network.set_tcp_nodelay(true);
     eventloop.set_network_options(network);
 
     let topics = Topics::new(&site);

@@ -34,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use picket_engine::RawInput;
@@ -43,6 +42,7 @@ use picket_record::{Entry, FsyncPolicy, Recorder, RecorderConfig, Retention};
 use picket_schema::Timestamp;
 use serde::Deserialize;
 
+use crate::background::BackgroundThread;
 use crate::config::defaults;
 use crate::telemetry::{
     DaemonCounters, InternalEvent, RecordingFailed, RecordingOpened, RecordingQueueFull,
@@ -193,35 +193,6 @@ impl RecordingSender {
     }
 }
 
-/// The daemon's end: wait for it at shutdown.
-#[derive(Debug)]
-pub struct RecordingThread {
-    handle: JoinHandle<()>,
-    done: tokio::sync::oneshot::Receiver<()>,
-}
-
-impl RecordingThread {
-    /// Waits (blocking) for the recorder thread to write and fsync what it
-    /// was sent. It ends once its [`RecordingSender`] is dropped.
-    pub fn join(self) {
-        if self.handle.join().is_err() {
-            tracing::error!("recording thread panicked");
-        }
-    }
-
-    /// [`join`](Self::join) for async callers. Dropping the future before
-    /// it resolves (a shutdown deadline) leaves the thread detached rather
-    /// than blocking a runtime thread: with the engine wedged, its sender
-    /// is never dropped and a blocking join would never return, and a
-    /// runtime waits for its blocking tasks when it shuts down.
-    pub async fn finished(self) {
-        // Err: the thread ended without signalling (it panicked).
-        if self.done.await.is_err() {
-            tracing::error!("recording thread panicked");
-        }
-    }
-}
-
 /// Starts the recorder thread for `dir`. The recording is opened (and
 /// repaired) on that thread, so a large recording does not delay start-up;
 /// items sent meanwhile wait in the queue.
@@ -229,9 +200,8 @@ pub fn start(
     settings: &RecordingSettings,
     dir: PathBuf,
     counters: Arc<DaemonCounters>,
-) -> std::io::Result<(RecordingSender, RecordingThread)> {
+) -> std::io::Result<(RecordingSender, BackgroundThread)> {
     let (items, queue) = std::sync::mpsc::sync_channel(settings.queue_capacity);
-    let (done_tx, done) = tokio::sync::oneshot::channel();
     let worker = Worker {
         dir,
         config: settings.recorder_config(),
@@ -243,16 +213,8 @@ pub fn start(
         ever_opened: false,
         last_retention: Instant::now(),
     };
-    let handle = std::thread::Builder::new()
-        .name("picketd-recorder".into())
-        .spawn(move || {
-            worker.run(queue);
-            let _ = done_tx.send(());
-        })?;
-    Ok((
-        RecordingSender { items, counters },
-        RecordingThread { handle, done },
-    ))
+    let thread = BackgroundThread::spawn("picketd-recorder", move || worker.run(queue))?;
+    Ok((RecordingSender { items, counters }, thread))
 }
 
 /// How often retention runs besides segment rotation, so a quiet site

@@ -65,6 +65,8 @@ pub struct DaemonCounters {
     pub outbox_full_drops: AtomicU64,
     /// Engine outputs dropped because the outbox failed to write them.
     pub outbox_write_errors: AtomicU64,
+    /// Failed outbox `fsync`s (each poisons the outbox until a restart).
+    pub outbox_sync_failures: AtomicU64,
     /// Serial chunks dropped because the input channel stayed full past the
     /// bounded wait.
     pub serial_input_drops: AtomicU64,
@@ -100,6 +102,7 @@ impl DaemonCounters {
         for (name, counter) in [
             ("outbox_full_drops", &self.outbox_full_drops),
             ("outbox_write_errors", &self.outbox_write_errors),
+            ("outbox_sync_failures", &self.outbox_sync_failures),
             ("serial_input_drops", &self.serial_input_drops),
             ("serial_disconnects", &self.serial_disconnects),
             ("serial_open_failures", &self.serial_open_failures),
@@ -173,6 +176,31 @@ impl InternalEvent for OutboxWriteFailed<'_> {
                 "outbox write failed: output lost"
             );
         }
+    }
+}
+
+/// An outbox `fsync` failed: the outbox is poisoned and every later
+/// output is refused (and counted) until picketd restarts and recovers
+/// what is on disk. Entries still awaiting that `fsync` were never
+/// published.
+#[derive(Debug)]
+pub struct OutboxSyncFailed<'a> {
+    /// What failed.
+    pub error: &'a dyn std::error::Error,
+    /// Entries committed but left unpublished.
+    pub unpublished: usize,
+}
+
+impl InternalEvent for OutboxSyncFailed<'_> {
+    fn emit(self, counters: &DaemonCounters) {
+        counters
+            .outbox_sync_failures
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            error = %self.error,
+            unpublished = self.unpublished,
+            "OUTBOX FSYNC FAILED: outputs refused until picketd restarts"
+        );
     }
 }
 

@@ -356,6 +356,150 @@ fn group_commit_and_never_policies() {
     }
 }
 
+fn always() -> OutboxLimits {
+    OutboxLimits {
+        fsync: FsyncPolicy::Always,
+        ..limits()
+    }
+}
+
+/// Stages one raw message and commits it without syncing.
+fn put_deferred(outbox: &mut Outbox, topic: &str) -> u64 {
+    let seq = outbox
+        .stage_raw(topic.to_string(), false, |seq| Ok(payload(seq, 0)))
+        .unwrap();
+    outbox.commit_deferred().unwrap();
+    seq
+}
+
+#[test]
+fn deferred_commits_under_always_are_published_only_once_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(dir.path(), always()).unwrap();
+    put_deferred(&mut outbox, "a");
+    put_deferred(&mut outbox, "b");
+    assert_eq!(seqs(&outbox), Vec::<u64>::new(), "not durable: not visible");
+    assert_eq!((outbox.len(), outbox.awaiting_sync()), (2, 2));
+    assert!(outbox.sync_due());
+    assert_eq!(outbox.stats().fsyncs, 0, "the commit itself never syncs");
+
+    let request = outbox.begin_sync().unwrap().unwrap();
+    // Committed while the fsync runs: the next sync's, not this one's.
+    put_deferred(&mut outbox, "c");
+    let result = request.run();
+    assert_eq!(outbox.finish_sync(&request, result).unwrap(), 2);
+    assert_eq!(seqs(&outbox), vec![1, 2]);
+    assert_eq!(outbox.awaiting_sync(), 1);
+
+    outbox.sync().unwrap();
+    assert_eq!(seqs(&outbox), vec![1, 2, 3]);
+    assert!(!outbox.sync_due());
+    assert!(
+        outbox.begin_sync().unwrap().is_none(),
+        "nothing left to sync"
+    );
+    assert_eq!(outbox.stats().fsyncs, 2);
+}
+
+#[test]
+fn deferred_commits_under_group_commit_are_visible_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(
+        dir.path(),
+        OutboxLimits {
+            fsync: FsyncPolicy::GroupCommit { interval_ms: 0 },
+            ..limits()
+        },
+    )
+    .unwrap();
+    put_deferred(&mut outbox, "a");
+    assert_eq!(seqs(&outbox), vec![1]);
+    assert_eq!(outbox.stats().fsyncs, 0);
+    assert!(outbox.sync_due(), "interval 0 has passed");
+    outbox.sync().unwrap();
+    assert!(!outbox.sync_due());
+}
+
+#[test]
+fn entries_awaiting_sync_survive_a_crash_and_count_against_the_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(
+        dir.path(),
+        OutboxLimits {
+            max_entries: 2,
+            ..always()
+        },
+    )
+    .unwrap();
+    put_deferred(&mut outbox, "a");
+    put_deferred(&mut outbox, "b");
+    assert!(matches!(
+        outbox.stage_raw("c".into(), false, |seq| Ok(payload(seq, 0))),
+        Err(OutboxError::Full { entries: 2, .. })
+    ));
+    // A process crash (no sync): the writes are in the page cache, and a
+    // restart publishes them.
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), always()).unwrap();
+    assert_eq!(seqs(&outbox), vec![1, 2]);
+}
+
+#[test]
+fn a_compaction_during_a_sync_publishes_what_awaited_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(dir.path(), always()).unwrap();
+    outbox.set_compact_threshold(512);
+    let mut acked = 0;
+    while outbox.stats().compactions == 0 {
+        let seq = put_deferred(&mut outbox, "x");
+        outbox.sync().unwrap();
+        outbox.acknowledge(seq).unwrap();
+        acked += 1;
+        assert!(acked < 1_000, "no compaction");
+    }
+    let first = put_deferred(&mut outbox, "kept");
+    let stale = outbox.begin_sync().unwrap().unwrap();
+    let second = put_deferred(&mut outbox, "kept");
+    // Acks until the next compaction, which rewrites the file with the
+    // awaiting entries in it and syncs it: they are durable now.
+    let compactions = outbox.stats().compactions;
+    while outbox.stats().compactions == compactions {
+        let seq = outbox
+            .stage_raw("x".into(), false, |seq| Ok(payload(seq, 0)))
+            .unwrap();
+        outbox.commit().unwrap();
+        outbox.acknowledge(seq).unwrap();
+    }
+    assert_eq!(outbox.awaiting_sync(), 0);
+    assert_eq!(seqs(&outbox), vec![first, second]);
+    // The sync started on the old file releases nothing new.
+    let result = stale.run();
+    assert_eq!(outbox.finish_sync(&stale, result).unwrap(), 0);
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), always()).unwrap();
+    assert_eq!(seqs(&outbox), vec![first, second]);
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_outbox_and_publishes_nothing_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(dir.path(), always()).unwrap();
+    put_deferred(&mut outbox, "a");
+    let request = outbox.begin_sync().unwrap().unwrap();
+    let failure = std::io::Error::other("EIO");
+    assert!(matches!(
+        outbox.finish_sync(&request, Err(failure)),
+        Err(OutboxError::Io { .. })
+    ));
+    assert_eq!(seqs(&outbox), Vec::<u64>::new());
+    assert_eq!(outbox.awaiting_sync(), 1);
+    assert!(matches!(
+        outbox.stage_raw("b".into(), false, |seq| Ok(payload(seq, 0))),
+        Err(OutboxError::Poisoned)
+    ));
+    assert!(matches!(outbox.begin_sync(), Err(OutboxError::Poisoned)));
+}
+
 #[test]
 fn fsync_policy_and_limits_parse_from_toml() {
     #[derive(serde::Deserialize)]
