@@ -104,6 +104,11 @@ async fn subscriber(port: u16, seen: Arc<Mutex<Seen>>, id: &str) -> AsyncClient 
         .set_clean_session(true)
         .set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 10_000);
+    // As picketd does: a PUBACK held back by Nagle holds a slot of the
+    // broker's inflight window to this subscriber.
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     client
         .subscribe(format!("picket/{SITE}/tracks/#"), QoS::AtLeastOnce)
         .await
