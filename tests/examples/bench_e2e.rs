@@ -17,7 +17,9 @@
 //! * `latency`: 10,000 detections/s; sensor write to subscriber receipt,
 //!   p50/p99: one sensor with no reorder lag (the pipeline's own latency),
 //!   then two interleaved sensors with the 20 ms lag they need (the lag
-//!   adds to the latency by design).
+//!   adds to the latency by design), then the first case with the default
+//!   fsync policy (`"always"`). Direct pty pairs, not socat: see
+//!   `DirectPty`. The first second and the shutdown flush are not timed.
 //! * `rss`: RSS with 1,000 live tracks (this process: daemon and harness,
 //!   an upper bound of the daemon's own).
 //!
@@ -51,7 +53,16 @@ const TARGETS_PER_PORT: usize = 500;
 /// JSON reports per second over MQTT in the throughput phase.
 const MQTT_RATE: u64 = 2_000;
 
-fn config(broker: u16, state: &Path, ports: &[&Path], reorder_lag_ms: u64) -> picketd::Config {
+/// The outbox fsync policy of every phase but the last latency case.
+const GROUP_COMMIT: &str = "{ group_commit = { interval_ms = 10 } }";
+
+fn config(
+    broker: u16,
+    state: &Path,
+    ports: &[&Path],
+    reorder_lag_ms: u64,
+    fsync: &str,
+) -> picketd::Config {
     let mut text = format!(
         r#"
 [site]
@@ -68,7 +79,7 @@ subscriptions = ["picket/{SITE}/sensors/+/reports"]
 [state]
 dir = "{}"
 [state.outbox]
-fsync = {{ group_commit = {{ interval_ms = 10 }} }}
+fsync = {fsync}
 [daemon]
 status_interval_ms = 500
 "#,
@@ -369,7 +380,13 @@ async fn main() {
     if run("throughput") {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let _sub = subscriber(broker.port(), Arc::clone(&seen), "t").await;
-        let config = config(broker.port(), &dir.path().join("state-t"), &ports, 100);
+        let config = config(
+            broker.port(),
+            &dir.path().join("state-t"),
+            &ports,
+            100,
+            GROUP_COMMIT,
+        );
         let (daemon, ready) = start(config, &dir.path().join("notify-t")).await;
         println!("start-up to READY=1: {:.1} ms", ready.as_secs_f64() * 1e3);
         let offer = Duration::from_secs(10);
@@ -415,7 +432,13 @@ async fn main() {
     if run("flood") {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let _sub = subscriber(broker.port(), Arc::clone(&seen), "f").await;
-        let config = config(broker.port(), &dir.path().join("state-f"), &ports, 100);
+        let config = config(
+            broker.port(),
+            &dir.path().join("state-f"),
+            &ports,
+            100,
+            GROUP_COMMIT,
+        );
         let (daemon, _) = start(config, &dir.path().join("notify-f")).await;
         let offer = Duration::from_secs(5);
         let t0 = Instant::now();
@@ -451,26 +474,44 @@ async fn main() {
         // its scans arrive in time order, so no reorder lag is needed and
         // the figure is the pipeline's own latency. Then two sensors at
         // 5,000/s each with a 20 ms lag, which their interleaving needs:
-        // the lag adds to the latency by design.
-        for (label, lag_ms, streams) in [
-            ("1 sensor, reorder_lag_ms = 0", 0, &[(0usize, 100.0)][..]),
+        // the lag adds to the latency by design. Last, the first case with
+        // the default fsync policy, "always": nothing is published before
+        // an fsync covers it.
+        for (case, (label, lag_ms, streams, fsync)) in [
+            (
+                "1 sensor, reorder_lag_ms = 0",
+                0,
+                &[(0usize, 100.0)][..],
+                GROUP_COMMIT,
+            ),
             (
                 "2 sensors, reorder_lag_ms = 20",
                 20,
                 &[(0usize, 50.0), (100usize, 50.0)][..],
+                GROUP_COMMIT,
             ),
-        ] {
+            (
+                "1 sensor, reorder_lag_ms = 0, fsync = \"always\"",
+                0,
+                &[(0usize, 100.0)][..],
+                "\"always\"",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             let seen = Arc::new(Mutex::new(Seen::default()));
-            let _sub = subscriber(broker.port(), Arc::clone(&seen), &format!("l{lag_ms}")).await;
+            let _sub = subscriber(broker.port(), Arc::clone(&seen), &format!("l{case}")).await;
             let ptys: Vec<DirectPty> = streams.iter().map(|_| DirectPty::open()).collect();
             let paths: Vec<&Path> = ptys.iter().map(|pty| pty.path.as_path()).collect();
             let config = config(
                 broker.port(),
-                &dir.path().join(format!("state-l{lag_ms}")),
+                &dir.path().join(format!("state-l{case}")),
                 &paths,
                 lag_ms,
+                fsync,
             );
-            let (daemon, _) = start(config, &dir.path().join(format!("notify-l{lag_ms}"))).await;
+            let (daemon, _) = start(config, &dir.path().join(format!("notify-l{case}"))).await;
             let writers: Vec<_> = ptys
                 .into_iter()
                 .zip(streams)
@@ -517,7 +558,13 @@ async fn main() {
     if run("rss") {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let _sub = subscriber(broker.port(), Arc::clone(&seen), "r").await;
-        let config = config(broker.port(), &dir.path().join("state-r"), &ports, 100);
+        let config = config(
+            broker.port(),
+            &dir.path().join("state-r"),
+            &ports,
+            100,
+            GROUP_COMMIT,
+        );
         let rss_before = rss_kib();
         let (daemon, _) = start(config, &dir.path().join("notify-r")).await;
         let writers: Vec<_> = [(&pty_a, 0usize), (&pty_b, TARGETS_PER_PORT)]

@@ -46,8 +46,8 @@
 //! the disk: its sync thread runs the `fsync` through
 //! [`Outbox::begin_sync`] / [`SyncRequest::run`] / [`Outbox::finish_sync`],
 //! outside the outbox's lock, so neither the engine nor the publisher
-//! stalls behind the disk (on the 2-core reference machine an `fsync` took
-//! 3 to 7 ms, and the engine used to wait for it with the lock held).
+//! stalls behind the disk (the engine used to run the `fsync` itself with
+//! the lock held, stalling tracking and publishing alike).
 //!
 //! - [`FsyncPolicy::Always`] (default): nothing is published before it is
 //!   durable. Deferred commits wait, unpublished, for the next `fsync`,
