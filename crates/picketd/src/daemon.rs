@@ -203,17 +203,14 @@ pub async fn run_with(
     let outbox = Arc::new(Mutex::new(outbox));
     let outbox_ready = Arc::new(Notify::new());
     let counters = Arc::new(DaemonCounters::default());
-    let (sync_waker, sync_thread) = match outbox_sync::start(
+    let (sync_waker, sync_thread) = outbox_sync::start(
         Arc::clone(&outbox),
         config.state.outbox.fsync,
         Arc::clone(&outbox_ready),
         Arc::clone(&counters),
     )
     .map_err(DaemonError::SyncThread)?
-    {
-        Some((waker, thread)) => (Some(waker), Some(thread)),
-        None => (None, None),
-    };
+    .unzip();
     let mqtt_counters = Arc::new(MqttCounters::default());
 
     // The recording (its own thread; the engine thread holds the sender, so

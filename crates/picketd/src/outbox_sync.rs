@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::background::BackgroundThread;
-use crate::outbox::{FsyncPolicy, Outbox, lock};
+use crate::outbox::{FsyncPolicy, Outbox, OutboxError, lock};
 use crate::telemetry::{DaemonCounters, InternalEvent, OutboxSyncFailed};
 
 /// How long the thread sleeps without a wake-up under `Always`: only a
@@ -97,43 +97,34 @@ fn sync_once(
     counters: &DaemonCounters,
     last: bool,
 ) -> bool {
-    let request = {
-        let mut outbox = lock(outbox);
-        if !(last || outbox.sync_due()) {
-            return true;
-        }
-        match outbox.begin_sync() {
-            Ok(Some(request)) => request,
-            Ok(None) => return true,
-            Err(error) => {
-                let unpublished = outbox.awaiting_sync();
-                OutboxSyncFailed {
-                    error: &error,
-                    unpublished,
-                }
-                .emit(counters);
-                return false;
-            }
-        }
-    };
-    // The fsync itself, without the lock.
-    let result = request.run();
-    let mut outbox = lock(outbox);
-    match outbox.finish_sync(&request, result) {
-        Ok(released) => {
-            if released > 0 {
-                ready.notify_one();
-            }
-            true
-        }
+    match sync_if_due(outbox, ready, last) {
+        Ok(()) => true,
         Err(error) => {
-            let unpublished = outbox.awaiting_sync();
             OutboxSyncFailed {
                 error: &error,
-                unpublished,
+                unpublished: lock(outbox).awaiting_sync(),
             }
             .emit(counters);
             false
         }
     }
+}
+
+fn sync_if_due(outbox: &Mutex<Outbox>, ready: &Notify, last: bool) -> Result<(), OutboxError> {
+    let request = {
+        let mut outbox = lock(outbox);
+        if !(last || outbox.sync_due()) {
+            return Ok(());
+        }
+        match outbox.begin_sync()? {
+            Some(request) => request,
+            None => return Ok(()),
+        }
+    };
+    // The fsync itself, without the lock.
+    let result = request.run();
+    if lock(outbox).finish_sync(&request, result)? > 0 {
+        ready.notify_one();
+    }
+    Ok(())
 }
