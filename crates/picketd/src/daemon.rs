@@ -55,6 +55,12 @@ use crate::telemetry::{
 /// small enough that a batch is well under a millisecond of work (latency).
 pub const INPUT_BATCH: usize = 256;
 
+/// Most outputs encoded and committed at once. A scan that updates a
+/// hundred tracks yields a hundred messages: committed in slices, the MQTT
+/// task publishes the first while the engine thread encodes the rest, so
+/// the broker (the slowest stage of a burst) starts on it sooner.
+const COMMIT_SLICE: usize = 32;
+
 /// The daemon's version, as published in the status message.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -209,8 +215,7 @@ pub async fn run_with(
         Arc::clone(&outbox_ready),
         Arc::clone(&counters),
     )
-    .map_err(DaemonError::SyncThread)?
-    .unzip();
+    .map_err(DaemonError::SyncThread)?;
     let mqtt_counters = Arc::new(MqttCounters::default());
 
     // The recording (its own thread; the engine thread holds the sender, so
@@ -374,7 +379,7 @@ pub async fn run_with(
     let recording_done = recording_thread.map(BackgroundThread::finished);
     // Likewise the sync thread, after a last sync that publishes the final
     // outputs (the MQTT drain below waits for them).
-    let sync_done = sync_thread.map(BackgroundThread::finished);
+    let sync_done = sync_thread.finished();
     let _ = mqtt_stop_tx.send(());
     let mqtt_report = if mqtt_task.is_finished() || fatal.is_none() {
         match tokio::time::timeout_at(deadline, &mut mqtt_task).await {
@@ -402,9 +407,7 @@ pub async fn run_with(
     {
         tracing::error!("recording did not finish writing before the shutdown deadline");
     }
-    if let Some(done) = sync_done
-        && tokio::time::timeout_at(deadline, done).await.is_err()
-    {
+    if tokio::time::timeout_at(deadline, sync_done).await.is_err() {
         tracing::error!("outbox sync did not finish before the shutdown deadline");
     }
     let outbox_unacked = lock(&outbox).len();
@@ -519,10 +522,10 @@ struct EngineContext {
     status: watch::Sender<StatusMessage>,
     /// Where every input, tick and flush is recorded (None: recording off).
     recording: Option<RecordingSender>,
-    /// Wakes the outbox's sync thread after a commit (None: `fsync =
-    /// "never"`). Dropped with the context when the engine thread ends,
-    /// which ends the sync thread after a last sync.
-    sync_waker: Option<SyncWaker>,
+    /// Wakes the outbox's sync thread after a commit. Dropped with the
+    /// context when the engine thread ends, which ends the sync thread
+    /// after a last sync.
+    sync_waker: SyncWaker,
     tick_hook: Option<TickHook>,
     notifier: Notifier,
     watchdog: Option<Duration>,
@@ -674,23 +677,54 @@ fn handle_batch(
     commit(outputs, context);
 }
 
-/// Commits the outputs of one tick or flush.
+/// Commits outputs in slices of [`COMMIT_SLICE`], each encoded before the
+/// outbox lock is taken: the MQTT task needs that lock for every publish
+/// and PUBACK, and JSON encoding is most of the staging cost (a hundred
+/// track messages held it for 0.75 ms).
 fn commit(outputs: &[Output], context: &EngineContext) {
-    if outputs.is_empty() {
-        return;
+    for slice in outputs.chunks(COMMIT_SLICE) {
+        // This thread is the outbox's only stager, so the sequence numbers
+        // read here are the ones staging assigns, unless an entry is
+        // refused (full): the entries after it are then encoded again.
+        let first_seq = lock(&context.outbox).next_seq();
+        let encoded: Vec<_> = slice
+            .iter()
+            .zip(first_seq..)
+            .map(|(output, seq)| (seq, encode(output, seq)))
+            .collect();
+        let mut outbox = lock(&context.outbox);
+        let mut staged = 0u64;
+        for (output, (seq, payload)) in slice.iter().zip(encoded) {
+            staged += stage(&mut outbox, output, seq, payload, &context.counters);
+        }
+        finish_commit(&mut outbox, staged, context);
     }
-    let mut outbox = lock(&context.outbox);
-    let mut staged = 0u64;
-    for output in outputs {
-        staged += stage(&mut outbox, output, &context.counters);
-    }
-    finish_commit(&mut outbox, staged, context);
 }
 
-/// Stages one output; a refusal is counted and logged, never silent.
-/// Returns 1 if staged.
-fn stage(outbox: &mut Outbox, output: &Output, counters: &DaemonCounters) -> u64 {
-    match outbox.stage(output.clone()) {
+/// The payload `output` is published with under sequence number `seq`.
+fn encode(output: &Output, seq: u64) -> Result<Vec<u8>, String> {
+    let mut output = output.clone();
+    output.set_seq(seq);
+    output.to_json().map_err(|e| e.to_string())
+}
+
+/// Stages one output, encoded for sequence number `seq`; a refusal is
+/// counted and logged, never silent. Returns 1 if staged.
+fn stage(
+    outbox: &mut Outbox,
+    output: &Output,
+    seq: u64,
+    payload: Result<Vec<u8>, String>,
+    counters: &DaemonCounters,
+) -> u64 {
+    let staged = outbox.stage_raw(output.topic.clone(), output.retained, |assigned| {
+        if assigned == seq {
+            payload
+        } else {
+            encode(output, assigned)
+        }
+    });
+    match staged {
         Ok(_seq) => 1,
         Err(OutboxError::Full { .. }) => {
             OutboxFull {
@@ -725,9 +759,7 @@ fn finish_commit(outbox: &mut Outbox, staged: u64, context: &EngineContext) {
             if outbox.awaiting_sync() == 0 {
                 context.outbox_ready.notify_one();
             }
-            if let Some(waker) = &context.sync_waker {
-                waker.committed();
-            }
+            context.sync_waker.committed(outbox);
         }
         Err(error) => {
             // The staged entries are rolled back by the outbox: every one of

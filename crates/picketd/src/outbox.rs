@@ -65,6 +65,16 @@
 //!
 //! A failed `fsync` poisons the outbox (see [`Outbox::finish_sync`]).
 //!
+//! Compaction follows the same pattern once a thread takes it over
+//! ([`Outbox::set_background_compaction`]): [`Outbox::begin_compaction`]
+//! snapshots the live records under the lock, [`CompactionRequest::run`]
+//! writes and `fsync`s them without it, and [`Outbox::finish_compaction`]
+//! appends the records written since the snapshot and renames the file
+//! into place. Run inline, a compaction held the lock through two
+//! `fsync`s (7 to 15 ms measured), stalling the engine's commits and every
+//! PUBACK. The rename's directory entry is made durable by the next sync,
+//! before anything written to the new file is published.
+//!
 //! Acknowledgements are buffered and reach the file at the next commit or
 //! [`Outbox::flush`], without `fsync`: losing one in a crash costs only a
 //! duplicate delivery after the restart, never a loss.
@@ -82,6 +92,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -211,13 +222,47 @@ pub struct SyncRequest {
     file: File,
     len: u64,
     generation: u64,
+    /// The directory to sync first (a rename not yet durable).
+    renamed_in: Option<PathBuf>,
 }
 
 impl SyncRequest {
     /// The `fsync` itself (data only: the file's length is covered, its
-    /// times are not needed).
+    /// times are not needed), after the directory's when a background
+    /// compaction renamed the file since the last sync.
     pub fn run(&self) -> io::Result<()> {
+        if let Some(dir) = &self.renamed_in {
+            File::open(dir)?.sync_all()?;
+        }
         self.file.sync_data()
+    }
+}
+
+/// A compaction prepared under the outbox's lock, to write and `fsync`
+/// without it (see [`Outbox::begin_compaction`]).
+#[derive(Debug)]
+pub struct CompactionRequest {
+    tmp: PathBuf,
+    /// The compacted file as of the snapshot.
+    image: Vec<u8>,
+    /// File length the snapshot covers: what was written after it is
+    /// copied over by [`Outbox::finish_compaction`].
+    snapshot_len: u64,
+    generation: u64,
+}
+
+impl CompactionRequest {
+    /// Writes the compacted file next to the segment and `fsync`s it.
+    pub fn run(&self) -> io::Result<File> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.tmp)?;
+        file.write_all(&self.image)?;
+        file.sync_all()?;
+        Ok(file)
     }
 }
 
@@ -294,6 +339,11 @@ pub struct Outbox {
     unsynced: bool,
     last_sync: Instant,
     compact_threshold: u64,
+    /// A thread compacts (see [`Outbox::set_background_compaction`]).
+    background_compaction: bool,
+    /// A background compaction renamed the file and no sync has made the
+    /// directory entry durable yet.
+    rename_unsynced: bool,
     poisoned: bool,
     recovery: RecoveryReport,
     stats: OutboxStats,
@@ -543,6 +593,8 @@ impl Outbox {
             unsynced: false,
             last_sync: Instant::now(),
             compact_threshold: DEFAULT_COMPACT_THRESHOLD_BYTES,
+            background_compaction: false,
+            rename_unsynced: false,
             poisoned: false,
             recovery,
             stats: OutboxStats::default(),
@@ -568,6 +620,13 @@ impl Outbox {
     /// The segment file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Leaves compaction to a thread that drives
+    /// [`Outbox::begin_compaction`]: acknowledgements stop compacting
+    /// inline, under whatever lock the caller holds.
+    pub fn set_background_compaction(&mut self, background: bool) {
+        self.background_compaction = background;
     }
 
     /// Sets the dead-bytes threshold for compaction (default
@@ -732,7 +791,7 @@ impl Outbox {
     /// something is unsynced or awaiting, under group commit once the
     /// interval has passed since the last one.
     pub fn sync_due(&self) -> bool {
-        let pending = self.unsynced || !self.awaiting_sync.is_empty();
+        let pending = self.unsynced || !self.awaiting_sync.is_empty() || self.rename_unsynced;
         match self.limits.fsync {
             FsyncPolicy::Always => pending,
             FsyncPolicy::GroupCommit { interval_ms } => {
@@ -830,7 +889,7 @@ impl Outbox {
     pub fn begin_sync(&mut self) -> Result<Option<SyncRequest>, OutboxError> {
         self.flush()?;
         self.last_sync = Instant::now();
-        if !self.unsynced && self.awaiting_sync.is_empty() {
+        if !self.unsynced && self.awaiting_sync.is_empty() && !self.rename_unsynced {
             return Ok(None);
         }
         let file = self
@@ -844,6 +903,7 @@ impl Outbox {
             file,
             len: self.file_len,
             generation: self.generation,
+            renamed_in: self.rename_unsynced.then(|| self.dir.clone()),
         }))
     }
 
@@ -873,6 +933,9 @@ impl Outbox {
             // released everything that was awaiting then.
             return Ok(0);
         }
+        if request.renamed_in.is_some() {
+            self.rename_unsynced = false;
+        }
         let mut released = 0;
         while self
             .awaiting_sync
@@ -895,60 +958,126 @@ impl Outbox {
     }
 
     fn maybe_compact(&mut self) -> Result<(), OutboxError> {
-        // Only between batches: staged records live in the current file.
-        if !self.staged.is_empty() {
-            return Ok(());
-        }
-        let dead = self
-            .file_len
-            .saturating_sub(self.live_record_bytes + MAGIC.len() as u64);
-        if dead >= self.compact_threshold && dead > self.live_record_bytes {
+        if !self.background_compaction && self.compaction_due() {
             self.compact()?;
         }
         Ok(())
     }
 
-    /// Rewrites the file with only the unacknowledged entries (after a
-    /// sequence floor), then renames it over the segment.
-    fn compact(&mut self) -> Result<(), OutboxError> {
-        let tmp = self.dir.join(TMP_FILE);
-        let mut data =
+    /// Whether acknowledged records outweigh the live ones and the
+    /// threshold, between batches (staged records live in the current
+    /// file).
+    pub fn compaction_due(&self) -> bool {
+        let dead = self
+            .file_len
+            .saturating_sub(self.live_record_bytes + MAGIC.len() as u64);
+        self.staged.is_empty() && dead >= self.compact_threshold && dead > self.live_record_bytes
+    }
+
+    /// The compacted file: a sequence floor, then every unacknowledged
+    /// entry, including those awaiting their sync.
+    fn compacted_image(&self) -> Vec<u8> {
+        let mut image =
             Vec::with_capacity(MAGIC.len() + RECORD_HEADER + 9 + self.live_record_bytes as usize);
-        data.extend_from_slice(MAGIC);
-        encode_record(&mut data, &small_body(KIND_FLOOR, self.next_seq));
-        // Entries awaiting their sync are rewritten too, and are durable
-        // once the new file is synced below.
+        image.extend_from_slice(MAGIC);
+        encode_record(&mut image, &small_body(KIND_FLOOR, self.next_seq));
         for live in self
             .entries
             .values()
             .chain(self.awaiting_sync.iter().map(|(_, live)| live))
         {
-            encode_record(&mut data, &entry_body(&live.entry));
+            encode_record(&mut image, &entry_body(&live.entry));
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        file.write_all(&data).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        image
+    }
+
+    fn compaction_request(&self) -> CompactionRequest {
+        CompactionRequest {
+            tmp: self.dir.join(TMP_FILE),
+            image: self.compacted_image(),
+            snapshot_len: self.file_len,
+            generation: self.generation,
+        }
+    }
+
+    /// Rewrites the file with only the unacknowledged entries and renames
+    /// it over the segment, all under the caller's lock (open, tools).
+    fn compact(&mut self) -> Result<(), OutboxError> {
+        let request = self.compaction_request();
+        let file = request.run().map_err(io_err(&request.tmp))?;
+        fs::rename(&request.tmp, &self.path).map_err(io_err(&self.path))?;
         sync_dir(&self.dir)?;
+        self.replace_file(file, request.image.len() as u64);
+        // The new file is synced and its name durable: what awaited a sync
+        // is in it.
+        self.unsynced = false;
+        for (_, live) in self.awaiting_sync.drain(..) {
+            self.entries.insert(live.entry.seq, live);
+        }
+        Ok(())
+    }
+
+    /// First half of a compaction run without the lock: a snapshot of the
+    /// live records, or `None` when no compaction is due. Run the request,
+    /// then hand its result to [`Outbox::finish_compaction`].
+    pub fn begin_compaction(&mut self) -> Result<Option<CompactionRequest>, OutboxError> {
+        if self.poisoned {
+            return Err(OutboxError::Poisoned);
+        }
+        Ok(self.compaction_due().then(|| self.compaction_request()))
+    }
+
+    /// Second half of a background compaction: appends what was written
+    /// since the snapshot (entries and acks, byte for byte) to the
+    /// compacted file and renames it over the segment. Returns whether the
+    /// file was replaced. A failure leaves the old file in use and intact
+    /// (a leftover temporary file is removed at the next open).
+    ///
+    /// Entries awaiting a sync stay unpublished until the next sync, which
+    /// covers the copied records and makes the rename durable first.
+    pub fn finish_compaction(
+        &mut self,
+        request: &CompactionRequest,
+        written: io::Result<File>,
+    ) -> Result<bool, OutboxError> {
+        let mut file = written.map_err(io_err(&request.tmp))?;
+        if self.poisoned {
+            return Err(OutboxError::Poisoned);
+        }
+        if request.generation != self.generation || !self.staged.is_empty() {
+            drop(file);
+            let _ = fs::remove_file(&request.tmp);
+            return Ok(false);
+        }
+        self.flush()?;
+        let tail_len = self.file_len - request.snapshot_len;
+        let mut tail = vec![0; usize::try_from(tail_len).unwrap_or(usize::MAX)];
+        self.file
+            .get_ref()
+            .read_exact_at(&mut tail, request.snapshot_len)
+            .map_err(io_err(&self.path))?;
+        file.write_all(&tail).map_err(io_err(&request.tmp))?;
+        fs::rename(&request.tmp, &self.path).map_err(io_err(&self.path))?;
+        self.replace_file(file, request.image.len() as u64 + tail_len);
+        self.unsynced = true;
+        self.rename_unsynced = true;
+        let new_len = self.file_len;
+        for (end, _) in &mut self.awaiting_sync {
+            *end = new_len;
+        }
+        Ok(true)
+    }
+
+    /// Switches appends to a freshly compacted file of `len` bytes.
+    fn replace_file(&mut self, file: File, len: u64) {
         // Buffered records belonged to the old file and are superseded by
         // the rewrite (acks are applied in memory already).
         let old = std::mem::replace(&mut self.file, BufWriter::with_capacity(64 * 1024, file));
         let (_old_file, _superseded) = old.into_parts();
-        self.file_len = data.len() as u64;
-        self.committed_len = self.file_len;
-        self.unsynced = false;
+        self.file_len = len;
+        self.committed_len = len;
         self.generation += 1;
-        for (_, live) in self.awaiting_sync.drain(..) {
-            self.entries.insert(live.entry.seq, live);
-        }
         self.stats.compactions += 1;
-        Ok(())
     }
 }
 

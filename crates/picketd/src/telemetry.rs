@@ -67,6 +67,8 @@ pub struct DaemonCounters {
     pub outbox_write_errors: AtomicU64,
     /// Failed outbox `fsync`s (each poisons the outbox until a restart).
     pub outbox_sync_failures: AtomicU64,
+    /// Failed outbox compactions (the old file stays in use).
+    pub outbox_compaction_failures: AtomicU64,
     /// Serial chunks dropped because the input channel stayed full past the
     /// bounded wait.
     pub serial_input_drops: AtomicU64,
@@ -103,6 +105,10 @@ impl DaemonCounters {
             ("outbox_full_drops", &self.outbox_full_drops),
             ("outbox_write_errors", &self.outbox_write_errors),
             ("outbox_sync_failures", &self.outbox_sync_failures),
+            (
+                "outbox_compaction_failures",
+                &self.outbox_compaction_failures,
+            ),
             ("serial_input_drops", &self.serial_input_drops),
             ("serial_disconnects", &self.serial_disconnects),
             ("serial_open_failures", &self.serial_open_failures),
@@ -200,6 +206,29 @@ impl InternalEvent for OutboxSyncFailed<'_> {
             error = %self.error,
             unpublished = self.unpublished,
             "OUTBOX FSYNC FAILED: outputs refused until picketd restarts"
+        );
+    }
+}
+
+/// An outbox compaction failed. Nothing is lost: the old file stays in
+/// use, only larger, and the compaction is retried after `retry_in`.
+#[derive(Debug)]
+pub struct OutboxCompactionFailed<'a> {
+    /// What failed.
+    pub error: &'a dyn std::error::Error,
+    /// When the next attempt comes.
+    pub retry_in: std::time::Duration,
+}
+
+impl InternalEvent for OutboxCompactionFailed<'_> {
+    fn emit(self, counters: &DaemonCounters) {
+        counters
+            .outbox_compaction_failures
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            error = %self.error,
+            retry_in_s = self.retry_in.as_secs(),
+            "outbox compaction failed: the old file stays in use"
         );
     }
 }

@@ -480,6 +480,95 @@ fn a_compaction_during_a_sync_publishes_what_awaited_it() {
     assert_eq!(seqs(&outbox), vec![first, second]);
 }
 
+/// Commits and acknowledges entries until a compaction is due (background
+/// compaction: acknowledgements no longer compact inline).
+fn pile_up_acks(outbox: &mut Outbox) {
+    let mut acked = 0;
+    while !outbox.compaction_due() {
+        let seq = put_deferred(outbox, "x");
+        outbox.sync().unwrap();
+        outbox.acknowledge(seq).unwrap();
+        acked += 1;
+        assert!(acked < 1_000, "no compaction due");
+    }
+    assert_eq!(outbox.stats().compactions, 0, "never inline");
+}
+
+#[test]
+fn a_background_compaction_keeps_what_was_written_while_it_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(SEGMENT_FILE);
+    let mut outbox = Outbox::open(dir.path(), always()).unwrap();
+    outbox.set_compact_threshold(512);
+    outbox.set_background_compaction(true);
+    let kept = put_deferred(&mut outbox, "kept");
+    outbox.sync().unwrap();
+    let acked_during = put_deferred(&mut outbox, "acked-during");
+    outbox.sync().unwrap();
+    pile_up_acks(&mut outbox);
+    let before = std::fs::metadata(&path).unwrap().len();
+
+    let request = outbox.begin_compaction().unwrap().unwrap();
+    // While the new file is written without the lock: an ack, a synced
+    // entry and one still awaiting its sync.
+    outbox.acknowledge(acked_during).unwrap();
+    let synced_during = put_deferred(&mut outbox, "synced-during");
+    outbox.sync().unwrap();
+    let awaiting = put_deferred(&mut outbox, "awaiting");
+    let written = request.run();
+    assert!(outbox.finish_compaction(&request, written).unwrap());
+    assert_eq!(outbox.stats().compactions, 1);
+    assert!(std::fs::metadata(&path).unwrap().len() < before);
+
+    assert_eq!(seqs(&outbox), vec![kept, synced_during]);
+    assert_eq!(outbox.awaiting_sync(), 1, "published only once synced");
+    assert!(outbox.sync_due(), "the new file and its name need a sync");
+    outbox.sync().unwrap();
+    assert_eq!(seqs(&outbox), vec![kept, synced_during, awaiting]);
+    let after = put_deferred(&mut outbox, "after");
+    outbox.sync().unwrap();
+
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), always()).unwrap();
+    assert_eq!(seqs(&outbox), vec![kept, synced_during, awaiting, after]);
+    assert_eq!(outbox.next_seq(), after + 1);
+}
+
+#[test]
+fn a_failed_or_stale_background_compaction_leaves_the_old_file_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(dir.path(), always()).unwrap();
+    outbox.set_compact_threshold(512);
+    outbox.set_background_compaction(true);
+    let kept = put_deferred(&mut outbox, "kept");
+    outbox.sync().unwrap();
+    pile_up_acks(&mut outbox);
+
+    let failed = outbox.begin_compaction().unwrap().unwrap();
+    let failure = std::io::Error::other("ENOSPC");
+    assert!(matches!(
+        outbox.finish_compaction(&failed, Err(failure)),
+        Err(OutboxError::Io { .. })
+    ));
+    let more = put_deferred(&mut outbox, "more");
+    outbox.sync().unwrap();
+    assert_eq!(seqs(&outbox), vec![kept, more], "not poisoned");
+
+    let stale = outbox.begin_compaction().unwrap().unwrap();
+    let current = outbox.begin_compaction().unwrap().unwrap();
+    let written = current.run();
+    assert!(outbox.finish_compaction(&current, written).unwrap());
+    let written = stale.run();
+    assert!(
+        !outbox.finish_compaction(&stale, written).unwrap(),
+        "a snapshot of the replaced file is dropped"
+    );
+    outbox.sync().unwrap();
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), always()).unwrap();
+    assert_eq!(seqs(&outbox), vec![kept, more]);
+}
+
 #[test]
 fn a_failed_fsync_poisons_the_outbox_and_publishes_nothing_more() {
     let dir = tempfile::tempdir().unwrap();
