@@ -20,6 +20,12 @@
 //!   adds to the latency by design), then the first case with the default
 //!   fsync policy (`"always"`). Direct pty pairs, not socat: see
 //!   `DirectPty`. The first second and the shutdown flush are not timed.
+//!   Per burst (the messages of one scan, published together), the first
+//!   and the last message's latency too.
+//! * `floor`: the broker and client stack alone: a bare rumqttc publisher
+//!   sends the latency phase's bursts (100 track-sized messages every
+//!   100 ms) to the same kind of subscriber. What the `latency` figures
+//!   cannot go below on this machine.
 //! * `rss`: RSS with 1,000 live tracks (this process: daemon and harness,
 //!   an upper bound of the daemon's own).
 //!
@@ -36,6 +42,7 @@
 #[path = "../tests/e2e_support/mod.rs"]
 mod e2e_support;
 
+use std::collections::BTreeMap;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -107,6 +114,50 @@ status_interval_ms = 500
 #[derive(Default)]
 struct Seen {
     messages: Vec<(i64, i64, u64)>,
+    /// When set (the latency phase), payloads are kept as received and
+    /// parsed after the run: parsing each on receipt delayed the receive
+    /// time of every message queued behind it, by up to a millisecond over
+    /// a 100-message burst, which timed the bench instead of the daemon.
+    unparsed: Option<Vec<(i64, bytes::Bytes)>>,
+}
+
+impl Seen {
+    fn keeping_payloads() -> Seen {
+        Seen {
+            messages: Vec::new(),
+            unparsed: Some(Vec::new()),
+        }
+    }
+
+    fn received(&mut self, received: i64, payload: bytes::Bytes) {
+        match &mut self.unparsed {
+            Some(unparsed) => unparsed.push((received, payload)),
+            None => self.messages.push(parse(received, &payload)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.unparsed.as_ref().map_or(self.messages.len(), Vec::len)
+    }
+
+    /// Every message seen so far, parsed, in receive order.
+    fn take_parsed(&mut self) -> Vec<(i64, i64, u64)> {
+        let mut messages = std::mem::take(&mut self.messages);
+        if let Some(unparsed) = &mut self.unparsed {
+            messages.extend(unparsed.drain(..).map(|(at, payload)| parse(at, &payload)));
+        }
+        messages
+    }
+}
+
+fn parse(received: i64, payload: &[u8]) -> (i64, i64, u64) {
+    let value: serde_json::Value = serde_json::from_slice(payload).unwrap();
+    let time = value["time"]
+        .as_str()
+        .and_then(|t| t.parse::<picket_schema::Timestamp>().ok())
+        .map_or(0, |t| t.as_unix_micros());
+    let seq = value["seq"].as_u64().unwrap_or(0);
+    (received, time, seq)
 }
 
 async fn subscriber(port: u16, seen: Arc<Mutex<Seen>>, id: &str) -> AsyncClient {
@@ -139,15 +190,11 @@ async fn subscriber(port: u16, seen: Arc<Mutex<Seen>>, id: &str) -> AsyncClient 
                     if publish.payload.is_empty() {
                         continue;
                     }
-                    let value: serde_json::Value =
-                        serde_json::from_slice(&publish.payload).unwrap();
-                    let time = value["time"]
-                        .as_str()
-                        .and_then(|t| t.parse::<picket_schema::Timestamp>().ok())
-                        .map_or(0, |t| t.as_unix_micros());
-                    let seq = value["seq"].as_u64().unwrap_or(0);
-                    seen.lock().unwrap().messages.push((received, time, seq));
+                    seen.lock().unwrap().received(received, publish.payload);
                 }
+                // Disconnected by its phase (below): done.
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect))
+                | Err(rumqttc::ConnectionError::RequestsDone) => break,
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
@@ -329,7 +376,7 @@ async fn publish_json(broker: u16, rate: u64, duration: Duration) -> u64 {
 
 async fn wait_delivered(seen: &Arc<Mutex<Seen>>, outputs: u64, limit: Duration) {
     let start = Instant::now();
-    while (seen.lock().unwrap().messages.len() as u64) < outputs && start.elapsed() < limit {
+    while (seen.lock().unwrap().len() as u64) < outputs && start.elapsed() < limit {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -353,6 +400,95 @@ fn summary(report: &RunReport) -> String {
     )
 }
 
+/// Prints latency percentiles of `messages` (receive µs, track time µs,
+/// seq) received after the first second and before `until_us`, overall and
+/// per burst (messages of one track time).
+fn print_latency(label: &str, messages: &[(i64, i64, u64)], until_us: i64, what: &str) {
+    // Skip the first second (tracks starting, connections warming).
+    let first = messages.first().map_or(0, |m| m.0);
+    let timed: Vec<&(i64, i64, u64)> = messages
+        .iter()
+        .filter(|m| m.0 > first + 1_000_000 && m.0 < until_us && m.1 > 0)
+        .collect();
+    let mut latencies: Vec<i64> = timed.iter().map(|m| m.0 - m.1).collect();
+    latencies.sort_unstable();
+    // The per-track rate limit publishes the walkers' updates together,
+    // one burst per 100 ms: the first message of a burst shows the
+    // pipeline's own delay, the last adds the burst's passage through the
+    // broker.
+    let mut bursts: BTreeMap<i64, (i64, i64, usize)> = BTreeMap::new();
+    for (received, time, _) in &timed {
+        let burst = bursts.entry(*time).or_insert((i64::MAX, 0, 0));
+        *burst = (
+            burst.0.min(received - time),
+            burst.1.max(received - time),
+            burst.2 + 1,
+        );
+    }
+    let mut firsts: Vec<i64> = bursts.values().map(|b| b.0).collect();
+    let mut lasts: Vec<i64> = bursts.values().map(|b| b.1).collect();
+    firsts.sort_unstable();
+    lasts.sort_unstable();
+    let sizes: Vec<usize> = bursts.values().map(|b| b.2).collect();
+    println!(
+        "{label}, {} messages timed of {}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({what})",
+        latencies.len(),
+        messages.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0),
+    );
+    println!(
+        "  {} bursts of {}-{} messages: first message p50 {:.2} ms, p99 {:.2} ms; last message p50 {:.2} ms, p99 {:.2} ms",
+        bursts.len(),
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+        percentile(&firsts, 0.5),
+        percentile(&firsts, 0.99),
+        percentile(&lasts, 0.5),
+        percentile(&lasts, 0.99),
+    );
+}
+
+/// The broker and client stack alone, for the latency phase's bursts: a
+/// bare rumqttc publisher (the client picketd uses, `TCP_NODELAY` as
+/// picketd sets it) sends `burst` track-sized messages at once, QoS 1 and
+/// retained as picketd's track messages are, every 100 ms for 8 s.
+async fn broker_floor(broker: u16, seen: &Arc<Mutex<Seen>>, burst: usize) -> i64 {
+    let mut options = MqttOptions::new("bench-floor-pub", "127.0.0.1", broker);
+    options
+        .set_inflight(500)
+        .set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 1000);
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let padding = "x".repeat(600);
+    let mut seq = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) {
+        tick.tick().await;
+        let time = picket_schema::Timestamp::from_unix_micros(now_us()).unwrap();
+        for track in 0..burst {
+            seq += 1;
+            let payload = format!(r#"{{"seq":{seq},"time":"{time}","padding":"{padding}"}}"#);
+            client
+                .try_publish(
+                    format!("picket/{SITE}/tracks/{track}"),
+                    QoS::AtLeastOnce,
+                    true,
+                    payload,
+                )
+                .unwrap();
+        }
+    }
+    let until = now_us();
+    wait_delivered(seen, seq, Duration::from_secs(30)).await;
+    until
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -364,6 +500,7 @@ async fn main() {
             "max_queued_messages 1000000".into(),
             "max_inflight_messages 0".into(),
         ],
+        quiet_log: true,
         ..MosquittoOptions::default()
     })
     .unwrap();
@@ -379,7 +516,7 @@ async fn main() {
 
     if run("throughput") {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let _sub = subscriber(broker.port(), Arc::clone(&seen), "t").await;
+        let sub = subscriber(broker.port(), Arc::clone(&seen), "t").await;
         let config = config(
             broker.port(),
             &dir.path().join("state-t"),
@@ -419,6 +556,7 @@ async fn main() {
         let settled = settle.elapsed();
         wait_delivered(&seen, report.outputs_enqueued, Duration::from_secs(60)).await;
         let delivered = seen.lock().unwrap().messages.len();
+        let _ = sub.disconnect().await;
         let processed = report.engine.detections;
         println!(
             "throughput: offered {offered} detections in {:.2} s ({:.0}/s: serial {serial_sent}, mqtt {mqtt_sent}); processed {processed} ({:.0}/s over the offer), stop+drain took {:.0} ms, {delivered} track messages delivered",
@@ -431,7 +569,7 @@ async fn main() {
     }
     if run("flood") {
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let _sub = subscriber(broker.port(), Arc::clone(&seen), "f").await;
+        let sub = subscriber(broker.port(), Arc::clone(&seen), "f").await;
         let config = config(
             broker.port(),
             &dir.path().join("state-f"),
@@ -458,6 +596,7 @@ async fn main() {
         }
         let sent: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
         let (report, stop_took) = daemon.stop(Duration::from_secs(30)).await;
+        let _ = sub.disconnect().await;
         println!(
             "flood: {sent} detections written in {:.1} s ({:.0}/s offered); processed {} ({:.0}/s); peak RSS {:.1} MB; stop took {:.0} ms",
             offer.as_secs_f64(),
@@ -500,8 +639,8 @@ async fn main() {
         .into_iter()
         .enumerate()
         {
-            let seen = Arc::new(Mutex::new(Seen::default()));
-            let _sub = subscriber(broker.port(), Arc::clone(&seen), &format!("l{case}")).await;
+            let seen = Arc::new(Mutex::new(Seen::keeping_payloads()));
+            let sub = subscriber(broker.port(), Arc::clone(&seen), &format!("l{case}")).await;
             let ptys: Vec<DirectPty> = streams.iter().map(|_| DirectPty::open()).collect();
             let paths: Vec<&Path> = ptys.iter().map(|pty| pty.path.as_path()).collect();
             let config = config(
@@ -535,25 +674,29 @@ async fn main() {
             let stopping_us = now_us();
             let (report, _) = daemon.stop(Duration::from_secs(30)).await;
             wait_delivered(&seen, report.outputs_enqueued, Duration::from_secs(30)).await;
-            let messages = std::mem::take(&mut seen.lock().unwrap().messages);
-            // Skip the first second (tracks starting, connections warming).
-            let first = messages.first().map_or(0, |m| m.0);
-            let mut latencies: Vec<i64> = messages
-                .iter()
-                .filter(|m| m.0 > first + 1_000_000 && m.0 < stopping_us && m.1 > 0)
-                .map(|m| m.0 - m.1)
-                .collect();
-            latencies.sort_unstable();
-            println!(
-                "latency at 10,000 detections/s, {label} ({sent} sent, {} messages timed of {}): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (sensor write to subscriber receipt)",
-                latencies.len(),
-                messages.len(),
-                percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99),
-                percentile(&latencies, 1.0),
+            let messages = seen.lock().unwrap().take_parsed();
+            let _ = sub.disconnect().await;
+            print_latency(
+                &format!("latency at 10,000 detections/s, {label} ({sent} sent"),
+                &messages,
+                stopping_us,
+                "sensor write to subscriber receipt",
             );
             println!("  {}", summary(&report));
         }
+    }
+    if run("floor") {
+        let seen = Arc::new(Mutex::new(Seen::keeping_payloads()));
+        let sub = subscriber(broker.port(), Arc::clone(&seen), "floor").await;
+        let until_us = broker_floor(broker.port(), &seen, 100).await;
+        let _ = sub.disconnect().await;
+        let messages = seen.lock().unwrap().take_parsed();
+        print_latency(
+            "broker floor, bursts of 100 track-sized messages every 100 ms from a bare rumqttc publisher, no daemon (8 s",
+            &messages,
+            until_us,
+            "publish call to subscriber receipt",
+        );
     }
     if run("rss") {
         let seen = Arc::new(Mutex::new(Seen::default()));
