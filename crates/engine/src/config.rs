@@ -427,7 +427,9 @@ pub struct TrackerSettings {
     /// seconds (default 0.1; 0 publishes every update): the newer state
     /// replaces the unpublished one and goes out once the interval has
     /// passed (by the next update or tick). Status, class, zone and sensor
-    /// changes are always published at once.
+    /// changes are always published at once. A track updated four or more
+    /// times per interval publishes at its own phase of the interval, so
+    /// tracks sharing scans do not all publish at once.
     pub min_update_interval_s: Option<f64>,
     /// Posterior below which the class is published as `unknown`
     /// (default 0.5).

@@ -20,6 +20,17 @@
 //!   50 Hz on a thousand targets would otherwise put 50,000 messages a
 //!   second on the situational-awareness network; operators see no
 //!   difference between 10 and 50 updates a second, the backhaul does.
+//! * Staggered slots: a track updated at least four times per interval
+//!   publishes its rate-limited updates from the start of its own slot,
+//!   one per interval at a phase its id gives (see
+//!   `publish_slot_reached`). Tracks a sensor updates in the same scans
+//!   would otherwise all publish in the same scan, a burst per interval
+//!   (a hundred walkers under a 100 Hz sensor: 100 messages at once every
+//!   100 ms) whose last message waits for the broker to pass all the
+//!   others; staggered, each scan publishes a tenth of them. A track still
+//!   publishes once per interval, always its newest update; only the
+//!   first rate-limited publication after a confirmation or change may
+//!   wait up to an interval more. Slower tracks publish as before.
 //! * `Coasted`: only after a republish interval without an update, then at
 //!   most once per interval (see `handle_event` for why).
 //! * `Deleted`: the final `deleted` message, then the empty retained clear.
@@ -222,6 +233,8 @@ struct TrackAttributes {
     covariance: [f64; 3],
     last_status: Option<TrackStatus>,
     last_published_us: Option<i64>,
+    /// Time between the track's last two updates (None before its second).
+    update_gap_us: Option<i64>,
     /// The class and number of sensors in the last published message: a
     /// change of either is published at once, not coalesced.
     published_class: picket_schema::TargetClass,
@@ -252,6 +265,7 @@ impl TrackAttributes {
             covariance: [0.0; 3],
             last_status: None,
             last_published_us: None,
+            update_gap_us: None,
             published_class: picket_schema::TargetClass::Unknown,
             published_sensors: 0,
             held: None,
@@ -316,6 +330,43 @@ fn push_track_output(
     attributes.published_class = message.classification.class;
     attributes.published_sensors = attributes.sensors.len();
     attributes.held = None;
+}
+
+/// Whether a confirmed track's rate-limited update at `time_us` has
+/// reached the track's slot (see "Staggered slots" in the module docs):
+/// always, unless the track is updated at least four times per interval.
+///
+/// Slots start once per interval at a phase given by the track's id (the
+/// fractional part of `id` over the golden ratio, so consecutive ids
+/// spread evenly). The next slot is the first to start no earlier than an
+/// interval after the last publication, less a gap and a half for the
+/// scan grid: a track in step published within a gap of its slot's start
+/// and is due again one interval later, at the same point of its next
+/// slot; a track out of step (after a confirmation or a change went out
+/// at once) waits, once, for its next slot.
+fn publish_slot_reached(
+    id: u64,
+    time_us: i64,
+    last_published_us: Option<i64>,
+    interval_us: i64,
+    update_gap_us: Option<i64>,
+) -> bool {
+    let (Some(last), Some(gap)) = (last_published_us, update_gap_us) else {
+        return true;
+    };
+    if interval_us <= 0 || gap <= 0 || gap.saturating_mul(4) > interval_us {
+        return true;
+    }
+    // 2^64 / golden ratio: the product's top bits are frac(id / φ).
+    let fraction = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let phase = ((u128::from(fraction) * interval_us as u128) >> 64) as i64;
+    let earliest = last.saturating_add(interval_us - gap - gap / 2);
+    let slots_before = (earliest - phase).div_euclid(interval_us);
+    let mut slot = phase + slots_before * interval_us;
+    if slot < earliest {
+        slot += interval_us;
+    }
+    time_us >= slot
 }
 
 /// A live track's position covariance right after a scan, for the
@@ -1037,6 +1088,10 @@ impl Engine {
             if let Some(Some(class)) = self.scratch.classes.get(index) {
                 attributes.class.update(*class);
             }
+            // Parts of one scan share its time: not a gap.
+            if time_us > attributes.last_seen_us {
+                attributes.update_gap_us = Some(time_us - attributes.last_seen_us);
+            }
             attributes.last_seen_us = time_us;
             attributes.record_sensor(sensor);
         }
@@ -1080,7 +1135,14 @@ impl Engine {
                         != attributes.published_class;
                 let interval_passed = attributes
                     .last_published_us
-                    .is_none_or(|last| time_us - last >= self.min_update_interval_us);
+                    .is_none_or(|last| time_us - last >= self.min_update_interval_us)
+                    && publish_slot_reached(
+                        id,
+                        time_us,
+                        attributes.last_published_us,
+                        self.min_update_interval_us,
+                        attributes.update_gap_us,
+                    );
                 if !(changed || interval_passed) {
                     attributes.held = Some(HeldUpdate {
                         time_us,
@@ -1269,7 +1331,14 @@ impl Engine {
             };
             let interval_passed = attributes
                 .last_published_us
-                .is_none_or(|last| tracker_time_us.saturating_sub(last) >= interval_us);
+                .is_none_or(|last| tracker_time_us.saturating_sub(last) >= interval_us)
+                && publish_slot_reached(
+                    id,
+                    tracker_time_us,
+                    attributes.last_published_us,
+                    interval_us,
+                    attributes.update_gap_us,
+                );
             if !(all || held.seen_by_tick || interval_passed) {
                 held.seen_by_tick = true;
                 continue;

@@ -1,7 +1,8 @@
 //! The per-track publication limit (`tracker.min_update_interval_s`): a
 //! 50 Hz radar track is published at about 10 Hz, nothing is lost at the
 //! end (held updates go out on the second tick or at flush), and setting
-//! the limit to 0 publishes every update.
+//! the limit to 0 publishes every update; tracks that share scans publish
+//! in staggered slots.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -126,4 +127,63 @@ fn replayed_inputs_give_identical_coalesced_output() {
     let (a, _, _) = run_radar(config_with_interval(None), 3);
     let (b, _, _) = run_radar(config_with_interval(None), 3);
     assert_eq!(encoded(&a), encoded(&b));
+}
+
+/// Confirmed messages per message time, after `from_us`.
+fn per_scan(outputs: &[Output], from_us: i64) -> std::collections::BTreeMap<i64, usize> {
+    let mut scans = std::collections::BTreeMap::new();
+    for (time, _) in confirmed(outputs) {
+        if time >= from_us {
+            *scans.entry(time).or_insert(0) += 1;
+        }
+    }
+    scans
+}
+
+#[test]
+fn tracks_updated_by_the_same_scans_publish_in_staggered_slots() {
+    // Twenty walkers 40 m apart, all in every scan of a 100 Hz radar.
+    let mut engine = Engine::new(config_with_interval(None)).unwrap();
+    let mut outputs = Vec::new();
+    let mut sequence = 0;
+    let seconds = 3;
+    for step in 0..(seconds * 100) {
+        let time_us = T0_US + step * 10_000;
+        let t = (time_us - T0_US) as f64 / 1e6;
+        for walker in 0..20 {
+            let (east, north) = (-380.0 + 40.0 * f64::from(walker), -20.0 + 1.5 * t);
+            let (dx, dy) = (east - RADAR.0, north - RADAR.1);
+            let azimuth = dx.atan2(dy).to_degrees().rem_euclid(360.0) as f32;
+            sequence += 1;
+            let report = range_bearing(sequence, time_us, dx.hypot(dy) as f32, azimuth);
+            let input = mqtt(
+                &format!("picket/checkpoint-1/{RADAR_TOPIC}"),
+                time_us,
+                json(&report),
+            );
+            outputs.extend_from_slice(engine.handle_input(&input));
+        }
+        if step % 10 == 9 {
+            let tick = Timestamp::from_unix_micros(time_us + 1_000).unwrap();
+            outputs.extend_from_slice(engine.handle_tick(tick));
+        }
+    }
+    let mut by_track = std::collections::BTreeMap::<u64, Vec<i64>>::new();
+    for (time, track) in confirmed(&outputs) {
+        by_track.entry(track).or_default().push(time);
+    }
+    assert_eq!(by_track.len(), 20, "one track per walker");
+    for times in by_track.values() {
+        for pair in times.windows(2) {
+            assert!(pair[1] - pair[0] >= 100_000, "{pair:?}");
+        }
+        // Once per interval after its slot is reached: 10 Hz.
+        let steady: Vec<_> = times.iter().filter(|t| **t >= T0_US + 1_000_000).collect();
+        assert!(steady.len() >= 19, "{} messages in 2 s", steady.len());
+    }
+    // Without slots all twenty would publish in the same scan.
+    let scans = per_scan(&outputs, T0_US + 1_000_000);
+    let busiest = scans.values().max().copied().unwrap_or(0);
+    assert!(busiest <= 4, "{busiest} messages in one scan: {scans:?}");
+    assert!(scans.len() >= 150, "{} of 200 scans publish", scans.len());
 }
