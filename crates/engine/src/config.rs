@@ -428,8 +428,9 @@ pub struct TrackerSettings {
     /// replaces the unpublished one and goes out once the interval has
     /// passed (by the next update or tick). Status, class, zone and sensor
     /// changes are always published at once. A track updated four or more
-    /// times per interval publishes at its own phase of the interval, so
-    /// tracks sharing scans do not all publish at once.
+    /// times per interval publishes once per interval at its own phase, so
+    /// tracks sharing scans do not all publish at once (two messages then
+    /// at most a gap and a half of updates closer than the interval).
     pub min_update_interval_s: Option<f64>,
     /// Posterior below which the class is published as `unknown`
     /// (default 0.5).

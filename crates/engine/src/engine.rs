@@ -22,15 +22,17 @@
 //!   difference between 10 and 50 updates a second, the backhaul does.
 //! * Staggered slots: a track updated at least four times per interval
 //!   publishes its rate-limited updates from the start of its own slot,
-//!   one per interval at a phase its id gives (see
-//!   `publish_slot_reached`). Tracks a sensor updates in the same scans
+//!   one per interval at a phase its id gives (see `rate_limit_passed`).
+//!   Tracks a sensor updates in the same scans
 //!   would otherwise all publish in the same scan, a burst per interval
 //!   (a hundred walkers under a 100 Hz sensor: 100 messages at once every
 //!   100 ms) whose last message waits for the broker to pass all the
-//!   others; staggered, each scan publishes a tenth of them. A track still
-//!   publishes once per interval, always its newest update; only the
-//!   first rate-limited publication after a confirmation or change may
-//!   wait up to an interval more. Slower tracks publish as before.
+//!   others; staggered, each scan publishes a tenth of them. Such a track
+//!   publishes once per slot, always its newest update: on average once
+//!   per interval, two messages at most a gap and a half closer than the
+//!   interval (scan jitter); the first rate-limited publication after a
+//!   confirmation or change may wait up to an interval more. Slower
+//!   tracks publish as before.
 //! * `Coasted`: only after a republish interval without an update, then at
 //!   most once per interval (see `handle_event` for why).
 //! * `Deleted`: the final `deleted` message, then the empty retained clear.
@@ -332,37 +334,39 @@ fn push_track_output(
     attributes.held = None;
 }
 
-/// Whether a confirmed track's rate-limited update at `time_us` has
-/// reached the track's slot (see "Staggered slots" in the module docs):
-/// always, unless the track is updated at least four times per interval.
+/// Whether the per-track rate limit lets an unchanged confirmed track
+/// publish at `time_us`, given its last publication: an interval after
+/// it, or, for a track updated four or more times per interval, from the
+/// start of its next slot (see "Staggered slots" in the module docs).
 ///
 /// Slots start once per interval at a phase given by the track's id (the
 /// fractional part of `id` over the golden ratio, so consecutive ids
 /// spread evenly). The next slot is the first to start no earlier than an
-/// interval after the last publication, less a gap and a half for the
-/// scan grid: a track in step published within a gap of its slot's start
-/// and is due again one interval later, at the same point of its next
-/// slot; a track out of step (after a confirmation or a change went out
-/// at once) waits, once, for its next slot.
-fn publish_slot_reached(
+/// interval after the last publication, less a gap and a half: a track in
+/// step published within a gap of its slot's start, so its next slot is
+/// the following one, and it publishes at that slot's first update,
+/// without drifting later cycle by cycle on a jittery scan grid (which
+/// would end in a skipped slot). A track out of step (after a
+/// confirmation or a change went out at once) waits, once, for its slot.
+fn rate_limit_passed(
     id: u64,
     time_us: i64,
     last_published_us: Option<i64>,
     interval_us: i64,
     update_gap_us: Option<i64>,
 ) -> bool {
-    let (Some(last), Some(gap)) = (last_published_us, update_gap_us) else {
+    let Some(last) = last_published_us else {
         return true;
     };
-    if interval_us <= 0 || gap <= 0 || gap.saturating_mul(4) > interval_us {
-        return true;
-    }
+    let Some(gap) = update_gap_us.filter(|gap| *gap > 0 && gap.saturating_mul(4) <= interval_us)
+    else {
+        return time_us.saturating_sub(last) >= interval_us;
+    };
     // 2^64 / golden ratio: the product's top bits are frac(id / φ).
     let fraction = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let phase = ((u128::from(fraction) * interval_us as u128) >> 64) as i64;
     let earliest = last.saturating_add(interval_us - gap - gap / 2);
-    let slots_before = (earliest - phase).div_euclid(interval_us);
-    let mut slot = phase + slots_before * interval_us;
+    let mut slot = phase + (earliest - phase).div_euclid(interval_us) * interval_us;
     if slot < earliest {
         slot += interval_us;
     }
@@ -1133,16 +1137,13 @@ impl Engine {
                         .classification(self.min_class_probability)
                         .class
                         != attributes.published_class;
-                let interval_passed = attributes
-                    .last_published_us
-                    .is_none_or(|last| time_us - last >= self.min_update_interval_us)
-                    && publish_slot_reached(
-                        id,
-                        time_us,
-                        attributes.last_published_us,
-                        self.min_update_interval_us,
-                        attributes.update_gap_us,
-                    );
+                let interval_passed = rate_limit_passed(
+                    id,
+                    time_us,
+                    attributes.last_published_us,
+                    self.min_update_interval_us,
+                    attributes.update_gap_us,
+                );
                 if !(changed || interval_passed) {
                     attributes.held = Some(HeldUpdate {
                         time_us,
@@ -1329,16 +1330,13 @@ impl Engine {
             let Some(held) = &mut attributes.held else {
                 continue;
             };
-            let interval_passed = attributes
-                .last_published_us
-                .is_none_or(|last| tracker_time_us.saturating_sub(last) >= interval_us)
-                && publish_slot_reached(
-                    id,
-                    tracker_time_us,
-                    attributes.last_published_us,
-                    interval_us,
-                    attributes.update_gap_us,
-                );
+            let interval_passed = rate_limit_passed(
+                id,
+                tracker_time_us,
+                attributes.last_published_us,
+                interval_us,
+                attributes.update_gap_us,
+            );
             if !(all || held.seen_by_tick || interval_passed) {
                 held.seen_by_tick = true;
                 continue;

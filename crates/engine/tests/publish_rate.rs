@@ -142,13 +142,15 @@ fn per_scan(outputs: &[Output], from_us: i64) -> std::collections::BTreeMap<i64,
 
 #[test]
 fn tracks_updated_by_the_same_scans_publish_in_staggered_slots() {
-    // Twenty walkers 40 m apart, all in every scan of a 100 Hz radar.
+    // Twenty walkers 40 m apart, all in every scan of a 100 Hz radar whose
+    // scans come up to 3 ms late (a jittery grid must not make tracks drift
+    // out of their slots and skip one).
     let mut engine = Engine::new(config_with_interval(None)).unwrap();
     let mut outputs = Vec::new();
     let mut sequence = 0;
     let seconds = 3;
     for step in 0..(seconds * 100) {
-        let time_us = T0_US + step * 10_000;
+        let time_us = T0_US + step * 10_000 + (step * 7_919) % 3_000;
         let t = (time_us - T0_US) as f64 / 1e6;
         for walker in 0..20 {
             let (east, north) = (-380.0 + 40.0 * f64::from(walker), -20.0 + 1.5 * t);
@@ -174,8 +176,10 @@ fn tracks_updated_by_the_same_scans_publish_in_staggered_slots() {
     }
     assert_eq!(by_track.len(), 20, "one track per walker");
     for times in by_track.values() {
+        // One per slot: never closer than the interval less a gap and a
+        // half (10–13 ms gaps).
         for pair in times.windows(2) {
-            assert!(pair[1] - pair[0] >= 100_000, "{pair:?}");
+            assert!(pair[1] - pair[0] >= 80_000, "{pair:?}");
         }
         // Once per interval after its slot is reached: 10 Hz.
         let steady: Vec<_> = times.iter().filter(|t| **t >= T0_US + 1_000_000).collect();
