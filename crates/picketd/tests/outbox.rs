@@ -741,3 +741,56 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_sync_thread_compacts_outside_the_lock_and_loses_nothing() {
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use picketd::outbox::lock;
+    use picketd::outbox_sync;
+    use picketd::telemetry::DaemonCounters;
+
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Mutex::new(Outbox::open(dir.path(), always()).unwrap()));
+    lock(&outbox).set_compact_threshold(512);
+    let (waker, thread) = outbox_sync::start(
+        Arc::clone(&outbox),
+        FsyncPolicy::Always,
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(DaemonCounters::default()),
+    )
+    .unwrap();
+    // As the engine commits and the MQTT task acknowledges; every tenth
+    // entry stays unacknowledged.
+    let mut kept = Vec::new();
+    for i in 0..300 {
+        let seq = {
+            let mut outbox = lock(&outbox);
+            let seq = outbox
+                .stage_raw("t".into(), false, |seq| Ok(payload(seq, 40)))
+                .unwrap();
+            outbox.commit_deferred().unwrap();
+            waker.committed(&outbox);
+            seq
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seqs(&lock(&outbox)).contains(&seq) {
+            assert!(Instant::now() < deadline, "entry {seq} never published");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if i % 10 == 0 {
+            kept.push(seq);
+        } else {
+            lock(&outbox).acknowledge(seq).unwrap();
+        }
+    }
+    drop(waker);
+    thread.join();
+    let outbox = Arc::try_unwrap(outbox).unwrap().into_inner().unwrap();
+    assert!(outbox.stats().compactions > 0, "the thread compacted");
+    assert_eq!(seqs(&outbox), kept);
+    drop(outbox);
+    let outbox = Outbox::open(dir.path(), always()).unwrap();
+    assert_eq!(seqs(&outbox), kept);
+}
