@@ -804,6 +804,7 @@ fn publish_status(engine: &Engine, context: &EngineContext) {
     counters.insert("outbox.acked".into(), stats.acked);
     counters.insert("outbox.full".into(), stats.full);
     counters.insert("outbox.fsyncs".into(), stats.fsyncs);
+    counters.insert("outbox.compactions".into(), stats.compactions);
     let text = format!(
         "{} tracks, {} inputs, broker {}, outbox backlog {}",
         engine.tracker().tracks().count(),
