@@ -271,5 +271,52 @@ async fn shutdown_under_load_drains_and_publishes_final_state() {
     Schemas::new().check(&status[0].topic, &status[0].payload);
     assert_eq!(value["state"], "offline", "{value}");
     late.close().await;
+
+    // The final states stay retained while the daemon is down. A restart
+    // starts track ids again from 1, so it clears them first: otherwise
+    // they would stay on the broker as ghosts of tracks nobody updates.
+    let tracks_filter = format!("picket/{SITE}/tracks/#");
+    let retained_tracks = |messages: &[Received]| {
+        messages
+            .iter()
+            .filter(|m| m.retain && !m.payload.is_empty())
+            .map(|m| m.topic.clone())
+            .collect::<BTreeSet<_>>()
+    };
+    let before = Subscriber::connect_with(broker.port(), "e2e-before", &[&tracks_filter], true)
+        .await
+        .unwrap();
+    let ghosts = retained_tracks(
+        &before
+            .wait_for(WAIT, |m| !retained_tracks(m).is_empty())
+            .await
+            .expect("final track states retained"),
+    );
+    before.close().await;
+    let config = parse_config(&config_text(broker.port(), &state, &pty.device, ""));
+    let daemon = Daemon::start(config);
+    subscriber
+        .wait_for(WAIT, |m| {
+            ghosts
+                .iter()
+                .all(|ghost| m.iter().any(|m| &m.topic == ghost && m.payload.is_empty()))
+        })
+        .await
+        .expect("every retained track of the last run cleared");
+    let (restarted, _) = daemon.stop(Duration::from_secs(15)).await;
+    assert!(
+        restarted.outputs_enqueued >= ghosts.len() as u64,
+        "{restarted:?}"
+    );
+    let after = Subscriber::connect_with(broker.port(), "e2e-after", &[&tracks_filter], true)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        retained_tracks(&after.messages()).is_empty(),
+        "ghost tracks: {:?}",
+        retained_tracks(&after.messages())
+    );
+    after.close().await;
     subscriber.close().await;
 }

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use picket_engine::{Engine, EngineCounters, Output, RawInput};
-use picket_schema::{DaemonState, SCHEMA_VERSION, SiteId, StatusMessage, Timestamp};
+use picket_schema::{DaemonState, SCHEMA_VERSION, SiteId, StatusMessage, Timestamp, Topics};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -206,9 +206,11 @@ pub async fn run_with(
         next_seq = outbox.next_seq(),
         "outbox open"
     );
+    let mut outbox = outbox;
+    let counters = Arc::new(DaemonCounters::default());
+    clear_previous_tracks(&mut outbox, &Topics::new(&site), &counters)?;
     let outbox = Arc::new(Mutex::new(outbox));
     let outbox_ready = Arc::new(Notify::new());
-    let counters = Arc::new(DaemonCounters::default());
     let (sync_waker, sync_thread) = outbox_sync::start(
         Arc::clone(&outbox),
         config.state.outbox.fsync,
@@ -646,6 +648,40 @@ fn engine_thread(
             counters: *engine.counters(),
         }
     })
+}
+
+/// Clears, before anything else is published, the track topics a previous
+/// run left retained: track ids restart with the process, so its tracks
+/// would otherwise stay on the broker as ghosts (a clean stop leaves its
+/// final states there too). The clears count as enqueued outputs, so the
+/// sequence numbers stay accounted for.
+fn clear_previous_tracks(
+    outbox: &mut Outbox,
+    topics: &Topics,
+    counters: &DaemonCounters,
+) -> Result<(), DaemonError> {
+    let filter = topics.tracks_filter();
+    let prefix = filter.trim_end_matches('#');
+    let stale: Vec<String> = outbox
+        .retained_topics()
+        .filter(|topic| topic.starts_with(prefix))
+        .map(str::to_owned)
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    for topic in &stale {
+        outbox.stage_raw(topic.clone(), true, |_seq| Ok(Vec::new()))?;
+    }
+    outbox.commit()?;
+    counters
+        .outputs_enqueued
+        .fetch_add(stale.len() as u64, Ordering::Relaxed);
+    tracing::info!(
+        tracks = stale.len(),
+        "cleared the retained tracks of the previous run"
+    );
+    Ok(())
 }
 
 /// Feeds a batch to the engine and commits all its outputs at once.

@@ -17,11 +17,24 @@
 //! body    = 1 | seq u64 | retained u8 | topic_len u32 | topic | payload   (entry)
 //!         | 2 | seq u64                                                   (ack)
 //!         | 3 | next_seq u64                                              (sequence floor)
+//!         | 4 | seq u64 | topic                                           (retained topic)
 //! ```
 //!
 //! An ack record removes its entry; a sequence floor (written first by every
 //! compaction) keeps `next_seq` when every entry has been acknowledged and
 //! compacted away.
+//!
+//! # Retained topics
+//!
+//! The outbox also knows which topics hold a retained message it
+//! published ([`Outbox::retained_topics`]): a retained entry with a
+//! payload adds its topic, one with an empty payload (a clear) removes it.
+//! Compaction writes the set as retained-topic records (with the seq of
+//! the entry that set each) ahead of the live entries, so it survives
+//! acknowledgement and restarts. picketd clears the track topics of a
+//! previous run with it: track ids restart with the process, so a track
+//! retained by the last run would otherwise stay on the broker, a ghost
+//! to every operator, until a new track happened to reuse its id.
 //!
 //! # Recovery
 //!
@@ -116,6 +129,7 @@ pub const DEFAULT_COMPACT_THRESHOLD_BYTES: u64 = 4 * 1024 * 1024;
 const KIND_ENTRY: u8 = 1;
 const KIND_ACK: u8 = 2;
 const KIND_FLOOR: u8 = 3;
+const KIND_RETAINED: u8 = 4;
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
@@ -317,6 +331,9 @@ pub struct Outbox {
     limits: OutboxLimits,
     /// Committed, unacknowledged entries by seq.
     entries: BTreeMap<u64, Live>,
+    /// Topics holding a retained message of ours, with the seq that set
+    /// it.
+    retained: BTreeMap<String, u64>,
     /// Written (maybe buffered) but not committed.
     staged: Vec<Live>,
     /// Committed under [`FsyncPolicy::Always`] by [`Outbox::commit_deferred`]
@@ -361,6 +378,7 @@ enum Record {
     Entry(OutboxEntry),
     Ack(u64),
     Floor(u64),
+    Retained(u64, String),
 }
 
 /// Parses the record at `data[0..]`: `Some((record, total_len))` if it is
@@ -396,9 +414,24 @@ fn parse_record(data: &[u8]) -> Option<(Record, usize)> {
         }
         KIND_ACK if body.len() == 9 => Record::Ack(seq),
         KIND_FLOOR if body.len() == 9 => Record::Floor(seq),
+        KIND_RETAINED => Record::Retained(seq, String::from_utf8(body.get(9..)?.to_vec()).ok()?),
         _ => return None,
     };
     Some((record, RECORD_HEADER + len))
+}
+
+/// Notes what a committed entry does to the set of retained topics.
+fn note_retained(retained: &mut BTreeMap<String, u64>, entry: &OutboxEntry) {
+    if !entry.retained {
+        return;
+    }
+    if entry.payload.is_empty() {
+        retained.remove(&entry.topic);
+    } else if let Some(seq) = retained.get_mut(&entry.topic) {
+        *seq = entry.seq;
+    } else {
+        retained.insert(entry.topic.clone(), entry.seq);
+    }
 }
 
 /// Appends one framed record to `out`; returns its total length.
@@ -476,6 +509,7 @@ impl Outbox {
 
         let mut recovery = RecoveryReport::default();
         let mut entries: BTreeMap<u64, Live> = BTreeMap::new();
+        let mut retained: BTreeMap<String, u64> = BTreeMap::new();
         let mut next_seq: u64 = 1;
         let valid_end: usize;
 
@@ -504,6 +538,7 @@ impl Outbox {
                         match record {
                             Record::Entry(entry) => {
                                 next_seq = next_seq.max(entry.seq.saturating_add(1));
+                                note_retained(&mut retained, &entry);
                                 entries.insert(
                                     entry.seq,
                                     Live {
@@ -516,6 +551,9 @@ impl Outbox {
                                 entries.remove(&seq);
                             }
                             Record::Floor(seq) => next_seq = next_seq.max(seq),
+                            Record::Retained(seq, topic) => {
+                                retained.insert(topic, seq);
+                            }
                         }
                         pos += len;
                         end = pos;
@@ -582,6 +620,7 @@ impl Outbox {
             file: BufWriter::with_capacity(64 * 1024, file),
             limits,
             entries,
+            retained,
             staged: Vec::new(),
             awaiting_sync: VecDeque::new(),
             generation: 0,
@@ -654,6 +693,12 @@ impl Outbox {
     /// Committed entries not yet visible because they await their `fsync`.
     pub fn awaiting_sync(&self) -> usize {
         self.awaiting_sync.len()
+    }
+
+    /// Topics that hold a retained message this outbox committed (and no
+    /// clear since), as far as its file records: see the module docs.
+    pub fn retained_topics(&self) -> impl Iterator<Item = &str> {
+        self.retained.keys().map(String::as_str)
     }
 
     /// Committed, unacknowledged entries ready to publish (durable per the
@@ -769,6 +814,9 @@ impl Outbox {
             Ok(()) => {
                 self.stats.committed += self.staged.len() as u64;
                 let visible_now = sync_inline || self.limits.fsync != FsyncPolicy::Always;
+                for live in &self.staged {
+                    note_retained(&mut self.retained, &live.entry);
+                }
                 for live in self.staged.drain(..) {
                     self.live_record_bytes += live.record_len;
                     if visible_now {
@@ -981,6 +1029,13 @@ impl Outbox {
             Vec::with_capacity(MAGIC.len() + RECORD_HEADER + 9 + self.live_record_bytes as usize);
         image.extend_from_slice(MAGIC);
         encode_record(&mut image, &small_body(KIND_FLOOR, self.next_seq));
+        for (topic, seq) in &self.retained {
+            let mut body = Vec::with_capacity(9 + topic.len());
+            body.push(KIND_RETAINED);
+            body.extend_from_slice(&seq.to_le_bytes());
+            body.extend_from_slice(topic.as_bytes());
+            encode_record(&mut image, &body);
+        }
         for live in self
             .entries
             .values()

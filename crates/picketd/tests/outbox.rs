@@ -794,3 +794,40 @@ fn the_sync_thread_compacts_outside_the_lock_and_loses_nothing() {
     let outbox = Outbox::open(dir.path(), always()).unwrap();
     assert_eq!(seqs(&outbox), kept);
 }
+
+#[test]
+fn retained_topics_survive_acknowledgement_compaction_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(dir.path(), limits()).unwrap();
+    outbox.set_compact_threshold(512);
+    let publish = |outbox: &mut Outbox, topic: &str, retained: bool, body: &[u8]| {
+        let body = body.to_vec();
+        let seq = outbox
+            .stage_raw(topic.into(), retained, |_| Ok(body))
+            .unwrap();
+        outbox.commit().unwrap();
+        outbox.acknowledge(seq).unwrap();
+    };
+    publish(&mut outbox, "picket/s/tracks/1", true, b"{}");
+    publish(&mut outbox, "picket/s/tracks/2", true, b"{}");
+    publish(&mut outbox, "picket/s/alerts", false, b"{}");
+    // A clear (empty retained payload) leaves nothing retained.
+    publish(&mut outbox, "picket/s/tracks/2", true, b"");
+    while outbox.stats().compactions < 2 {
+        publish(&mut outbox, "picket/s/alerts", false, &[b' '; 100]);
+    }
+    let retained = |outbox: &Outbox| {
+        outbox
+            .retained_topics()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(retained(&outbox), ["picket/s/tracks/1"]);
+    drop(outbox);
+    let mut outbox = Outbox::open(dir.path(), limits()).unwrap();
+    assert!(outbox.is_empty());
+    assert_eq!(retained(&outbox), ["picket/s/tracks/1"]);
+    publish(&mut outbox, "picket/s/tracks/1", true, b"");
+    drop(outbox);
+    assert!(retained(&Outbox::open(dir.path(), limits()).unwrap()).is_empty());
+}
