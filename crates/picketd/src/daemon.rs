@@ -196,7 +196,7 @@ pub async fn run_with(
         path: config.state.dir.clone(),
         source,
     })?;
-    let outbox = Outbox::open(&config.state.dir, config.state.outbox)?;
+    let mut outbox = Outbox::open(&config.state.dir, config.state.outbox)?;
     let recovery = outbox.recovery().clone();
     tracing::info!(
         dir = %config.state.dir.display(),
@@ -206,7 +206,6 @@ pub async fn run_with(
         next_seq = outbox.next_seq(),
         "outbox open"
     );
-    let mut outbox = outbox;
     let counters = Arc::new(DaemonCounters::default());
     clear_previous_tracks(&mut outbox, &Topics::new(&site), &counters)?;
     let outbox = Arc::new(Mutex::new(outbox));

@@ -814,10 +814,8 @@ impl Outbox {
             Ok(()) => {
                 self.stats.committed += self.staged.len() as u64;
                 let visible_now = sync_inline || self.limits.fsync != FsyncPolicy::Always;
-                for live in &self.staged {
-                    note_retained(&mut self.retained, &live.entry);
-                }
                 for live in self.staged.drain(..) {
+                    note_retained(&mut self.retained, &live.entry);
                     self.live_record_bytes += live.record_len;
                     if visible_now {
                         self.entries.insert(live.entry.seq, live);
