@@ -33,8 +33,9 @@
 //!   interval (scan jitter); the first rate-limited publication after a
 //!   confirmation or change may wait up to an interval more. Slower
 //!   tracks publish as before.
-//! * `Coasted`: only after a republish interval without an update, then at
-//!   most once per interval (see `handle_event` for why).
+//! * `Coasted`: only once overdue (a republish interval without an update,
+//!   or a gap and a half of the track's own updates if those are slower),
+//!   then at most once per interval (see `coasting_after_us` for why).
 //! * `Deleted`: the final `deleted` message, then the empty retained clear.
 //! * A radiation alarm: an alert per episode (and again when the episode
 //!   reaches a new track), and an immediate republish of the flagged
@@ -373,13 +374,27 @@ fn rate_limit_passed(
     time_us >= slot
 }
 
-/// A live track's position covariance right after a scan, for the
-/// messages of its events (events carry only the mean).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TrackSnapshot {
-    id: u64,
-    covariance: [f64; 3],
+/// How long a track goes without an update before it is published as
+/// coasting: the republish interval, or a gap and a half of its own
+/// updates if those are slower (at most [`MAX_COASTING_WAIT_INTERVALS`]
+/// intervals).
+///
+/// A track a 1 Hz radar updates is a second old just before each sweep:
+/// with the interval alone it went out as coasting, then confirmed, every
+/// second (a third of a radar site's track messages, and a status that
+/// flickered on operators' screens). A track is coasting when it has
+/// missed an update its sensors would have given.
+fn coasting_after_us(interval_us: i64, update_gap_us: Option<i64>) -> i64 {
+    let overdue = update_gap_us.map_or(0, |gap| gap.saturating_add(gap / 2));
+    overdue.clamp(
+        interval_us,
+        interval_us.saturating_mul(MAX_COASTING_WAIT_INTERVALS),
+    )
 }
+
+/// Cap of [`coasting_after_us`], in republish intervals: a long gap is a
+/// reacquisition, not a revisit period, and must not hide a lost track.
+const MAX_COASTING_WAIT_INTERVALS: i64 = 4;
 
 /// Buffers reused across calls so the hot path does not allocate.
 #[derive(Debug, Default)]
@@ -388,9 +403,6 @@ struct Scratch {
     detections: Vec<Detection>,
     classes: Vec<Option<ClassEvidence>>,
     events: Vec<TrackEvent>,
-    snapshot: Vec<TrackSnapshot>,
-    /// Where the next event's track is likely to be in `snapshot`.
-    snapshot_next: usize,
     /// Ids of the tracker's live tracks, sorted (attribute pruning).
     live: Vec<u64>,
 }
@@ -983,7 +995,6 @@ impl Engine {
         self.counters.scans += 1;
         self.counters.detections += detections.len() as u64;
         self.counters.tracker_rejected = self.tracker.stats().rejected_detections;
-        self.take_snapshot();
         self.attribute_to_updated_tentatives(time_us, time_s, sensor, &detections);
         let events = std::mem::take(&mut self.scratch.events);
         for event in &events {
@@ -991,40 +1002,6 @@ impl Engine {
         }
         self.scratch.events = events;
         self.scratch.detections = detections;
-    }
-
-    /// Copies the covariance of every live track, in id order (the tracker
-    /// keeps its tracks sorted by id, so events can binary-search it).
-    fn take_snapshot(&mut self) {
-        self.scratch.snapshot_next = 0;
-        self.scratch.snapshot.clear();
-        self.scratch
-            .snapshot
-            .extend(self.tracker.tracks().map(|track| TrackSnapshot {
-                id: track.id().0,
-                covariance: position_covariance(&track.estimate().covariance),
-            }));
-    }
-
-    /// The snapshot covariance of track `id`.
-    ///
-    /// Events come in track order, as the snapshot does, so the track is
-    /// nearly always at or just after the previous event's (only tentative
-    /// tracks, which get no events, lie between): look there first, and
-    /// binary-search only when that fails. Every tick sends an event for
-    /// every confirmed track through here.
-    fn snapshot_covariance(&mut self, id: u64) -> Option<[f64; 3]> {
-        let snapshot = &self.scratch.snapshot;
-        let from = self.scratch.snapshot_next.min(snapshot.len());
-        let near = snapshot[from..]
-            .iter()
-            .take(4)
-            .position(|entry| entry.id >= id)
-            .map(|offset| from + offset)
-            .filter(|&at| snapshot[at].id == id);
-        let at = near.or_else(|| snapshot.binary_search_by_key(&id, |entry| entry.id).ok())?;
-        self.scratch.snapshot_next = at + 1;
-        snapshot.get(at).map(|entry| entry.covariance)
     }
 
     /// Tentative tracks get no events, but a carrier's class and sensors
@@ -1080,14 +1057,12 @@ impl Engine {
             TrackEventKind::Coasted => TrackStatus::Coasting,
             TrackEventKind::Deleted(_) => TrackStatus::Deleted,
         };
-        let covariance = self.snapshot_covariance(id);
         let attributes = self
             .tracks
             .entry(id)
             .or_insert_with(|| TrackAttributes::new(time_us));
-        if let Some(covariance) = covariance {
-            attributes.covariance = covariance;
-        }
+        let covariance = &event.position_covariance;
+        attributes.covariance = [covariance[(0, 0)], covariance[(0, 1)], covariance[(1, 1)]];
         if let (Some(index), Some(sensor)) = (event.detection, sensor) {
             if let Some(Some(class)) = self.scratch.classes.get(index) {
                 attributes.class.update(*class);
@@ -1118,11 +1093,12 @@ impl Engine {
             // in a scan as coasting, including one a different sensor
             // updated a moment ago. Publishing each of those would make the
             // status flicker and flood the broker, so a track is published
-            // as coasting only once it has gone a republish interval without
-            // an update, and then at most once per interval.
+            // as coasting only once it is overdue (see `coasting_after_us`),
+            // and then at most once per republish interval.
             TrackStatus::Coasting => {
                 let interval = self.republish_interval_us;
-                time_us - attributes.last_seen_us >= interval
+                time_us - attributes.last_seen_us
+                    >= coasting_after_us(interval, attributes.update_gap_us)
                     && (attributes.last_status != Some(TrackStatus::Coasting)
                         || attributes
                             .last_published_us
@@ -1300,13 +1276,14 @@ impl Engine {
             };
             // The published status, not the tracker's: see `handle_event`.
             let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
-            attributes.covariance = position_covariance(&track.estimate().covariance);
+            let estimate = self.tracker.estimate_at(track, seconds(time_us));
+            attributes.covariance = position_covariance(&estimate.covariance);
             push_track_output(
                 &context,
                 &mut self.spare_outputs,
                 &mut self.outputs,
                 (id, status, time_us),
-                &track.estimate().mean,
+                &estimate.mean,
                 attributes,
             );
         }
@@ -1368,7 +1345,6 @@ impl Engine {
             Err(_) => return,
         }
         self.tracker_time_us = Some(time_us);
-        self.take_snapshot();
         self.scratch.classes.clear();
         let events = std::mem::take(&mut self.scratch.events);
         for event in &events {

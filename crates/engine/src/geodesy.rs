@@ -71,39 +71,60 @@ impl Ecef {
     /// fixed-point refinement. Bowring alone is good to well under a
     /// millimetre near the surface; the refinement makes it exact to
     /// floating point, and a fixed number of steps keeps it deterministic.
+    ///
+    /// Both steps are written with the latitude as an unnormalised
+    /// direction `(sin, cos)·r`, so they need square roots only, and one
+    /// `atan2` at the end gives the angle: with the angles themselves, four
+    /// `atan2` and two `sin_cos` calls made this conversion half the cost
+    /// of building a track message.
     pub fn to_geodetic(self) -> Geodetic {
-        let horizontal = self.x.hypot(self.y);
+        let horizontal = (self.x * self.x + self.y * self.y).sqrt();
         let lon = self.y.atan2(self.x);
-        let (sin_parametric, cos_parametric) = (self.z * SEMI_MAJOR_M)
-            .atan2(horizontal * SEMI_MINOR_M)
-            .sin_cos();
-        let mut lat = (self.z
-            + SECOND_ECCENTRICITY_SQUARED * SEMI_MINOR_M * sin_parametric.powi(3))
-        .atan2(horizontal - ECCENTRICITY_SQUARED * SEMI_MAJOR_M * cos_parametric.powi(3));
-        // Near the poles cos_lat → 0; the z form of the height is then the
-        // well-conditioned one.
-        let height = |lat: f64| {
-            let (sin_lat, cos_lat) = lat.sin_cos();
-            let prime_vertical = prime_vertical_radius(sin_lat);
-            let alt = if cos_lat.abs() > 1e-3 {
-                horizontal / cos_lat - prime_vertical
-            } else {
-                self.z / sin_lat - prime_vertical * (1.0 - ECCENTRICITY_SQUARED)
-            };
-            (alt, prime_vertical)
+        // Bowring: the parametric latitude's direction, then the
+        // latitude's.
+        let along_minor = self.z * SEMI_MAJOR_M;
+        let along_major = horizontal * SEMI_MINOR_M;
+        let norm = (along_minor * along_minor + along_major * along_major).sqrt();
+        let (sin_parametric, cos_parametric) = if norm > 0.0 {
+            (along_minor / norm, along_major / norm)
+        } else {
+            (0.0, 1.0)
         };
+        let mut direction = (
+            self.z + SECOND_ECCENTRICITY_SQUARED * SEMI_MINOR_M * sin_parametric.powi(3),
+            horizontal - ECCENTRICITY_SQUARED * SEMI_MAJOR_M * cos_parametric.powi(3),
+        );
         for _ in 0..INVERSE_ITERATIONS {
-            let (alt, prime_vertical) = height(lat);
-            lat = self.z.atan2(
+            let (alt, prime_vertical) = self.height(horizontal, direction);
+            direction = (
+                self.z,
                 horizontal * (1.0 - ECCENTRICITY_SQUARED * prime_vertical / (prime_vertical + alt)),
             );
         }
-        let (alt, _) = height(lat);
+        let (alt, _) = self.height(horizontal, direction);
         Geodetic {
-            lat_deg: lat.to_degrees(),
+            lat_deg: direction.0.atan2(direction.1).to_degrees(),
             lon_deg: lon.to_degrees(),
             alt_m: alt,
         }
+    }
+
+    /// Height above the ellipsoid and the prime vertical radius at the
+    /// latitude whose direction is `(sin, cos)·r`. Near the poles `cos → 0`;
+    /// the z form of the height is then the well-conditioned one.
+    fn height(self, horizontal: f64, (sin_r, cos_r): (f64, f64)) -> (f64, f64) {
+        let r = (sin_r * sin_r + cos_r * cos_r).sqrt();
+        if r == 0.0 {
+            // The Earth's centre: no direction; any latitude is as good.
+            return (-SEMI_MAJOR_M, SEMI_MAJOR_M);
+        }
+        let prime_vertical = prime_vertical_radius(sin_r / r);
+        let alt = if cos_r.abs() >= sin_r.abs() {
+            horizontal * r / cos_r - prime_vertical
+        } else {
+            self.z * r / sin_r - prime_vertical * (1.0 - ECCENTRICITY_SQUARED)
+        };
+        (alt, prime_vertical)
     }
 }
 

@@ -89,8 +89,8 @@ impl Background {
 /// Ids of the tracks (tentative ones included) that came within `reach`
 /// metres of `detector` during `[start_s, end_s]`, in increasing id order.
 ///
-/// Each track is extrapolated along its estimated velocity from the
-/// tracker's time, and its closest approach over the interval is compared,
+/// Each track is extrapolated along its estimated velocity from the time
+/// of its estimate (the latest scan), and its closest approach over the interval is compared,
 /// so a vehicle that drives through the portal within one interval counts
 /// even if no estimate falls inside the radius.
 pub(crate) fn tracks_near(
@@ -100,7 +100,7 @@ pub(crate) fn tracks_near(
     start_s: f64,
     end_s: f64,
 ) -> Vec<u64> {
-    let now = tracker.time().unwrap_or(start_s);
+    let now = tracker.estimate_time().unwrap_or(start_s);
     let mut ids: Vec<u64> = tracker
         .tracks()
         .filter(|track| {

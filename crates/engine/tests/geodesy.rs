@@ -125,3 +125,29 @@ fn ground_points_round_trip_through_east_north_alone() {
         assert!(lon_error.abs() < 1e-9, "{back:?} vs {:?}", case.point);
     }
 }
+
+#[test]
+fn ecef_to_geodetic_round_trips_everywhere_including_the_poles() {
+    let mut worst = (0.0_f64, 0.0_f64);
+    for lat_step in -180..=180 {
+        let lat_deg = f64::from(lat_step) * 0.5;
+        for lon_deg in [-179.5, -110.94, 0.0, 45.0, 180.0] {
+            for alt_m in [-430.0, 0.0, 1200.0, 8_848.0, 50_000.0] {
+                let point = Geodetic {
+                    lat_deg,
+                    lon_deg,
+                    alt_m,
+                };
+                let back = point.to_ecef().to_geodetic();
+                worst.0 = worst.0.max((back.lat_deg - lat_deg).abs());
+                worst.1 = worst.1.max((back.alt_m - alt_m).abs());
+                if lat_deg.abs() < 90.0 {
+                    let lon_error = (back.lon_deg - lon_deg + 540.0).rem_euclid(360.0) - 180.0;
+                    assert!(lon_error.abs() < 1e-12, "{point:?} → {back:?}");
+                }
+            }
+        }
+    }
+    // 1e-12° is 0.1 µm; the heights are to a micrometre.
+    assert!(worst.0 < 1e-12 && worst.1 < 1e-6, "{worst:?}");
+}

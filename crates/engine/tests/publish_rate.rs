@@ -191,3 +191,51 @@ fn tracks_updated_by_the_same_scans_publish_in_staggered_slots() {
     assert!(busiest <= 4, "{busiest} messages in one scan: {scans:?}");
     assert!(scans.len() >= 150, "{} of 200 scans publish", scans.len());
 }
+
+/// Track messages of one status: (time µs, track id).
+fn with_status(outputs: &[Output], status: TrackStatus) -> Vec<(i64, u64)> {
+    outputs
+        .iter()
+        .filter_map(|output| match &output.message {
+            OutputMessage::Track(track) if track.status == status => {
+                Some((track.time.as_unix_micros(), track.track_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_one_hertz_track_coasts_only_when_it_misses_a_sweep() {
+    let mut engine = Engine::new(config_with_interval(None)).unwrap();
+    let mut outputs = Vec::new();
+    // A 1 Hz radar with ticks every 100 ms; the sweep at 12 s is missed.
+    let missed = 12;
+    for second in 0..20_i64 {
+        let sweep_us = T0_US + second * 1_000_000;
+        if second != missed {
+            outputs
+                .extend_from_slice(engine.handle_input(&radar_report(second as u32 + 1, sweep_us)));
+        }
+        for tick in 1..=10 {
+            let now = Timestamp::from_unix_micros(sweep_us + tick * 100_000).unwrap();
+            outputs.extend_from_slice(engine.handle_tick(now));
+        }
+    }
+    assert!(
+        confirmed(&outputs).len() >= 15,
+        "the track is published at every sweep: {:?}",
+        confirmed(&outputs)
+    );
+    let coasting = with_status(&outputs, TrackStatus::Coasting);
+    // Overdue a gap and a half (1.5 s) after the sweep at 11 s, and only
+    // then: a second after each sweep it is on time, not coasting.
+    assert!(!coasting.is_empty(), "the missed sweep shows");
+    for (time_us, _) in &coasting {
+        let since_sweep_11 = (time_us - (T0_US + 11_000_000)) as f64 / 1e6;
+        assert!(
+            (1.5..2.0).contains(&since_sweep_11),
+            "coasting {since_sweep_11:.1} s after the sweep at 11 s: {coasting:?}"
+        );
+    }
+}

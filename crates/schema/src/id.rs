@@ -62,8 +62,20 @@ fn check_id(id: &str) -> Result<(), IdError> {
 macro_rules! checked_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
+
+        impl Clone for $name {
+            fn clone(&self) -> Self {
+                Self(self.0.clone())
+            }
+
+            /// Reuses this id's buffer (the derived one allocates anew):
+            /// the engine refills recycled track messages in place.
+            fn clone_from(&mut self, source: &Self) {
+                self.0.clone_from(&source.0);
+            }
+        }
 
         impl $name {
             /// Checks `id` against the id rules (see [`IdError`]).

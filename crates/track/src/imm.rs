@@ -149,6 +149,37 @@ impl ImmEstimate {
         self.combined = mix(&self.modes, self.probabilities);
     }
 
+    /// The moment-matched Gaussian that [`predict_with`](Self::predict_with)
+    /// would leave in [`combined`](Self::combined), without mixing or
+    /// predicting the modes: what a time advance with no detection reports.
+    ///
+    /// Mixing preserves the mixture's mean and covariance, and both modes
+    /// share the transition `F`, so the predicted mixture is `F x`,
+    /// `F P Fᵀ + Σⱼ μⱼ Qⱼ` with the predicted mode probabilities `μⱼ`: one
+    /// constant-velocity prediction of the combined estimate with the
+    /// probability-weighted noise. Equal to the full prediction to rounding
+    /// (unless a mode probability is clamped at its floor, where it differs
+    /// by at most that floor's share of the noise).
+    pub fn predicted_combined(
+        &self,
+        model: &ImmModel,
+        transition: &ModeTransition,
+    ) -> StateEstimate {
+        let probabilities = &transition.probabilities;
+        let velocity = self.combined.mean.fixed_rows::<2>(2);
+        let motions = model.modes(velocity.norm_squared());
+        let predicted = normalise([
+            probabilities[0][0] * self.probabilities[0]
+                + probabilities[1][0] * self.probabilities[1],
+            probabilities[0][1] * self.probabilities[0]
+                + probabilities[1][1] * self.probabilities[1],
+        ]);
+        let motion = ConstantVelocity::blend(&motions, predicted);
+        let mut estimate = self.combined;
+        estimate.predict(&motion, transition.dt);
+        estimate
+    }
+
     /// Updates both modes with `measurement` and reweighs them by their
     /// likelihoods. On error nothing changes.
     pub fn update(&mut self, measurement: &Measurement) -> Result<(), FilterError> {
@@ -239,6 +270,34 @@ mod tests {
         }
         assert!(straight.manoeuvre_probability() < 0.2);
         assert!(turning.manoeuvre_probability() > 0.8);
+    }
+
+    #[test]
+    fn predicted_combined_matches_the_full_prediction() {
+        let model = model();
+        let mut estimate = start();
+        // Give the modes different means, covariances and probabilities.
+        estimate.predict(&model, 1.0);
+        estimate
+            .update(&Measurement::position(12.0, 3.0, 25.0, 25.0))
+            .unwrap();
+        for dt in [0.0, 0.1, 1.0, 7.5] {
+            let transition = model.transition(dt);
+            let cheap = estimate.predicted_combined(&model, &transition);
+            let mut full = estimate;
+            full.predict_with(&model, &transition);
+            let scale = full.combined.covariance.abs().max();
+            assert!(
+                (cheap.mean - full.combined.mean).abs().max() < 1e-9,
+                "dt {dt}"
+            );
+            assert!(
+                (cheap.covariance - full.combined.covariance).abs().max() < 1e-12 * scale,
+                "dt {dt}: {} vs {}",
+                cheap.covariance,
+                full.combined.covariance
+            );
+        }
     }
 
     #[test]

@@ -42,6 +42,16 @@ impl ConstantVelocity {
         self.acceleration_psd
     }
 
+    /// The model whose noise is the `weights`-weighted sum of `models`'
+    /// (non-negative weights, so the result is a valid model): the noise
+    /// of a mixture of models that share the transition.
+    pub(crate) fn blend(models: &[Self; 2], weights: [f64; 2]) -> Self {
+        Self {
+            acceleration_psd: models[0].acceleration_psd * weights[0]
+                + models[1].acceleration_psd * weights[1],
+        }
+    }
+
     /// Transition matrix `F(dt)`: position advances by velocity times `dt`.
     pub fn transition(dt: f64) -> StateCovariance {
         #[rustfmt::skip]

@@ -23,6 +23,19 @@
 //! it. Confirmed tracks not updated in a scan *coast* on prediction; they are
 //! deleted after `max_coast_time` without an update or when their position
 //! variance passes `max_position_variance`.
+//!
+//! # Prediction
+//! Tracks are predicted when a scan needs them: every track goes from the
+//! previous scan's time to the new one in a single IMM step, and
+//! [`Tracker::advance_to`] only *reports* the prediction to its time (the
+//! combined Gaussian, which needs no mixing: see
+//! [`ImmEstimate::predicted_combined`]) without applying it. So an estimate
+//! depends on the detections and their times alone, not on how often the
+//! caller lets time pass (predicting on every call ran the IMM's mode
+//! mixing once per call, so a 10 Hz timer and a 1 Hz one gave different
+//! tracks from the same scans), and a time advance costs a few scalar
+//! operations per track instead of two 4×4 mode predictions and three
+//! mixtures.
 
 use nalgebra::{Matrix2, Matrix4, Vector2, Vector4};
 
@@ -99,6 +112,8 @@ pub struct TrackEvent {
     pub time: f64,
     /// State `[x, y, vx, vy]` at `time`.
     pub state: StateVector,
+    /// Covariance of the position `[x, y]` at `time`, m².
+    pub position_covariance: Matrix2<f64>,
     /// Index, in the scan's detection slice, of the detection that updated
     /// the track (for `Born` and `Updated`), so the caller can carry
     /// attributes such as a class hint or a radiation alarm over to it.
@@ -155,8 +170,9 @@ impl Track {
         self.status != TrackStatus::Tentative
     }
 
-    /// The state estimate at the tracker's current time (the IMM's
-    /// moment-matched Gaussian).
+    /// The state estimate (the IMM's moment-matched Gaussian) at
+    /// [`Tracker::estimate_time`], the latest scan; [`Tracker::estimate_at`]
+    /// predicts it to a later time.
     pub fn estimate(&self) -> &StateEstimate {
         self.estimate.combined()
     }
@@ -230,11 +246,11 @@ impl Track {
             self.sensor_count = (self.sensor_count + 1).min(MAX_TRACK_SENSORS);
         }
     }
+}
 
-    fn position_variance(&self) -> f64 {
-        let covariance = &self.estimate.combined().covariance;
-        covariance[(0, 0)] + covariance[(1, 1)]
-    }
+/// Trace of the position block: the deletion test's variance.
+fn position_variance(estimate: &StateEstimate) -> f64 {
+    estimate.covariance[(0, 0)] + estimate.covariance[(1, 1)]
 }
 
 /// A mask of the `n` lowest bits (`n <= 32`).
@@ -308,6 +324,8 @@ pub struct Tracker {
     /// `−ln(1 − Pd)`.
     miss_cost: f64,
     time: Option<f64>,
+    /// The time every track's estimate refers to: the latest scan.
+    estimate_time: Option<f64>,
     next_id: u64,
     tracks: Vec<Track>,
     events: Vec<TrackEvent>,
@@ -336,6 +354,7 @@ impl Tracker {
             motion,
             config,
             time: None,
+            estimate_time: None,
             next_id: 1,
             tracks: Vec::new(),
             events: Vec::new(),
@@ -364,6 +383,26 @@ impl Tracker {
         self.time
     }
 
+    /// The time of the tracks' [`Track::estimate`]s: the latest scan (not
+    /// moved by [`advance_to`](Self::advance_to)).
+    pub fn estimate_time(&self) -> Option<f64> {
+        self.estimate_time
+    }
+
+    /// `track`'s estimate predicted to `time`, as a scan at `time` would
+    /// see it before its update, without changing the track. A time before
+    /// [`estimate_time`](Self::estimate_time) gives the estimate itself.
+    pub fn estimate_at(&self, track: &Track, time: f64) -> StateEstimate {
+        let dt = self.estimate_time.map_or(0.0, |from| time - from);
+        if dt > 0.0 {
+            track
+                .estimate
+                .predicted_combined(&self.motion, &self.motion.transition(dt))
+        } else {
+            *track.estimate.combined()
+        }
+    }
+
     /// Processes one scan: the detections one sensor (or several) made at
     /// `time`. Returns one event per confirmed track, valid until the next
     /// call. Invalid detections are skipped and counted in
@@ -374,6 +413,7 @@ impl Tracker {
         detections: &[Detection],
     ) -> Result<&[TrackEvent], TrackerError> {
         self.advance_clock(time)?;
+        self.predict_tracks(time);
         self.stats.scans += 1;
         self.stats.detections += detections.len() as u64;
         self.prepare_detections(detections);
@@ -384,9 +424,10 @@ impl Tracker {
         Ok(&self.events)
     }
 
-    /// Advances to `time` without detections: predicts every track, deletes
-    /// those that have run out of time or certainty, and reports the rest of
-    /// the confirmed ones as coasting.
+    /// Advances to `time` without detections: deletes the tracks that have
+    /// run out of time or certainty by then, and reports the rest of the
+    /// confirmed ones as coasting, with their predictions to `time` (which
+    /// the tracks do not keep: see the [module docs](self#prediction)).
     pub fn advance_to(&mut self, time: f64) -> Result<&[TrackEvent], TrackerError> {
         self.advance_clock(time)?;
         self.scratch.assigned.clear();
@@ -396,22 +437,29 @@ impl Tracker {
         Ok(&self.events)
     }
 
-    /// Moves the clock and predicts every track to `time`.
+    /// Moves the clock to `time`, which must not go back.
     fn advance_clock(&mut self, time: f64) -> Result<(), TrackerError> {
         let current = self.time.unwrap_or(time);
         if !time.is_finite() || time < current {
             return Err(TrackerError::TimeWentBackwards { time, current });
         }
-        let dt = time - current;
+        self.time = Some(time);
+        self.events.clear();
+        Ok(())
+    }
+
+    /// Predicts every track from the previous scan to this one's `time`, in
+    /// one step (all tracks share the step, so its mode transitions are
+    /// computed once).
+    fn predict_tracks(&mut self, time: f64) {
+        let dt = self.estimate_time.map_or(0.0, |from| time - from);
         if dt > 0.0 {
             let transition = self.motion.transition(dt);
             for track in &mut self.tracks {
                 track.estimate.predict_with(&self.motion, &transition);
             }
         }
-        self.time = Some(time);
-        self.events.clear();
-        Ok(())
+        self.estimate_time = Some(time);
     }
 
     /// Validates detections, computes their anchors and the set of sensors
@@ -660,6 +708,14 @@ impl Tracker {
         let config = &self.config;
         let s = &mut self.scratch;
         let events = &mut self.events;
+        let motion = &self.motion;
+        // A scan has predicted the tracks to its time; a time advance
+        // reports predictions it does not apply.
+        let unapplied_step = self
+            .estimate_time
+            .map(|from| time - from)
+            .filter(|dt| *dt > 0.0)
+            .map(|dt| motion.transition(dt));
         let mut index = 0_usize;
         self.tracks.retain_mut(|track| {
             let assigned = s.assigned.get(index).copied().unwrap_or(UNSET);
@@ -678,8 +734,12 @@ impl Tracker {
                 track.record_opportunity(time, sensor, false);
             }
 
+            let estimate = match &unapplied_step {
+                Some(transition) => track.estimate.predicted_combined(motion, transition),
+                None => *track.estimate.combined(),
+            };
             let stale = time - track.last_update;
-            let deletion = if track.position_variance() > config.max_position_variance {
+            let deletion = if position_variance(&estimate) > config.max_position_variance {
                 Some(DeletionReason::Uncertain)
             } else if track.is_confirmed() && stale > config.max_coast_time {
                 Some(DeletionReason::NotUpdated)
@@ -691,7 +751,8 @@ impl Tracker {
                 track_id: track.id,
                 kind,
                 time,
-                state: track.estimate.combined().mean,
+                state: estimate.mean,
+                position_covariance: estimate.covariance.fixed_view::<2, 2>(0, 0).into_owned(),
                 detection: detection_index,
             };
             match (track.status, deletion) {
@@ -777,6 +838,12 @@ impl Tracker {
                     kind: TrackEventKind::Born,
                     time,
                     state: track.estimate.combined().mean,
+                    position_covariance: track
+                        .estimate
+                        .combined()
+                        .covariance
+                        .fixed_view::<2, 2>(0, 0)
+                        .into_owned(),
                     detection: Some(index),
                 });
             }
