@@ -104,8 +104,9 @@ pub struct Engine {
     reorder: ReorderBuffer<Pending>,
     counters: EngineCounters,
     outputs: Vec<Output>,
-    /// Outputs of earlier calls, for their allocations.
-    spare_outputs: Vec<Output>,
+    /// Outputs of earlier calls and sensor ids cut from track messages,
+    /// for their allocations.
+    spares: Spares,
     next_alert_id: u64,
     /// First time seen (input or tick): the reference for sensors never
     /// heard from.
@@ -295,6 +296,14 @@ impl TrackAttributes {
 /// [`Engine::recycle_outputs`]): a few calls' worth of a busy site.
 const MAX_SPARE_OUTPUTS: usize = 256;
 
+/// Allocations kept from earlier calls (see `recycle_outputs`), each pool
+/// at most [`MAX_SPARE_OUTPUTS`] long.
+#[derive(Debug, Default)]
+struct Spares {
+    outputs: Vec<Output>,
+    sensor_ids: Vec<picket_schema::SensorId>,
+}
+
 /// Appends a track output to `outputs`, built in place in the allocations
 /// of a spare track output if there is one, and notes it as the track's
 /// latest published one (status, time, class and sensors; nothing held
@@ -302,14 +311,14 @@ const MAX_SPARE_OUTPUTS: usize = 256;
 /// around.
 fn push_track_output(
     context: &TrackContext<'_>,
-    spare: &mut Vec<Output>,
+    spares: &mut Spares,
     outputs: &mut Vec<Output>,
     (id, status, time_us): (u64, TrackStatus, i64),
     state: &Vector4<f64>,
     attributes: &mut TrackAttributes,
 ) {
     // Spare outputs of other kinds are dropped on the way.
-    let recycled = std::iter::from_fn(|| spare.pop())
+    let recycled = std::iter::from_fn(|| spares.outputs.pop())
         .find(|output| matches!(output.message, OutputMessage::Track(_)));
     outputs.push(recycled.unwrap_or_else(|| Output {
         topic: String::new(),
@@ -327,7 +336,14 @@ fn push_track_output(
     };
     *retained = true;
     context.track_topics.write_topic(id, topic);
-    fill_track_message(context, id, status, time_us, state, attributes, message);
+    fill_track_message(
+        context,
+        (id, status, time_us),
+        state,
+        attributes,
+        message,
+        &mut spares.sensor_ids,
+    );
     attributes.last_status = Some(status);
     attributes.last_published_us = Some(time_us);
     attributes.published_class = message.classification.class;
@@ -508,7 +524,7 @@ impl Engine {
             reorder: ReorderBuffer::new(config.site.reorder_capacity),
             counters: EngineCounters::default(),
             outputs: Vec::new(),
-            spare_outputs: Vec::new(),
+            spares: Spares::default(),
             next_alert_id: 1,
             started_at: None,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
@@ -570,8 +586,8 @@ impl Engine {
     /// about one track message per record, and allocating and freeing four
     /// strings for each was a tenth of its time.
     fn recycle_outputs(&mut self) {
-        if self.spare_outputs.len() < MAX_SPARE_OUTPUTS {
-            self.spare_outputs.append(&mut self.outputs);
+        if self.spares.outputs.len() < MAX_SPARE_OUTPUTS {
+            self.spares.outputs.append(&mut self.outputs);
         } else {
             self.outputs.clear();
         }
@@ -1142,7 +1158,7 @@ impl Engine {
             };
             push_track_output(
                 &context,
-                &mut self.spare_outputs,
+                &mut self.spares,
                 &mut self.outputs,
                 (id, status, time_us),
                 &event.state,
@@ -1280,7 +1296,7 @@ impl Engine {
             attributes.covariance = position_covariance(&estimate.covariance);
             push_track_output(
                 &context,
-                &mut self.spare_outputs,
+                &mut self.spares,
                 &mut self.outputs,
                 (id, status, time_us),
                 &estimate.mean,
@@ -1325,7 +1341,7 @@ impl Engine {
             attributes.covariance = held.covariance;
             push_track_output(
                 &context,
-                &mut self.spare_outputs,
+                &mut self.spares,
                 &mut self.outputs,
                 (id, TrackStatus::Confirmed, held.time_us),
                 &held.state,
@@ -1489,12 +1505,11 @@ fn blank_track_message(site: &SiteId) -> TrackMessage {
 /// 2-D); course is clockwise from the site frame's north.
 fn fill_track_message(
     context: &TrackContext<'_>,
-    id: u64,
-    status: TrackStatus,
-    time_us: i64,
+    (id, status, time_us): (u64, TrackStatus, i64),
     state: &Vector4<f64>,
     attributes: &TrackAttributes,
     message: &mut TrackMessage,
+    spare_ids: &mut Vec<picket_schema::SensorId>,
 ) {
     let (east, north, east_mps, north_mps) = (state[0], state[1], state[2], state[3]);
     let geodetic = context.frame.ground_to_geodetic(east, north);
@@ -1565,9 +1580,22 @@ fn fill_track_message(
         match sensors.get_mut(count) {
             Some(slot) if *slot == sensor.id => {}
             Some(slot) => slot.clone_from(&sensor.id),
-            None => sensors.push(sensor.id.clone()),
+            None => sensors.push(match spare_ids.pop() {
+                Some(mut spare) => {
+                    spare.clone_from(&sensor.id);
+                    spare
+                }
+                None => sensor.id.clone(),
+            }),
         }
         count += 1;
+    }
+    // A recycled message of a track seen by more sensors has ids to spare:
+    // kept for the next message that needs more (tracks of a two-radar
+    // site alternate between one and two, and allocating each was a
+    // twentieth of a replay's time).
+    if spare_ids.len() < MAX_SPARE_OUTPUTS {
+        spare_ids.extend(sensors.drain(count.min(sensors.len())..));
     }
     sensors.truncate(count);
     sensors.sort();

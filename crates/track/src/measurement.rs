@@ -9,7 +9,7 @@
 
 use core::f64::consts::{PI, TAU};
 
-use nalgebra::{Matrix1, Matrix1x4, Matrix2, Matrix2x4, SMatrix, SVector, Vector1, Vector2};
+use nalgebra::{Matrix1, Matrix1x2, Matrix2, SMatrix, SVector, Vector1, Vector2};
 
 use crate::MeasurementError;
 use crate::motion::StateVector;
@@ -63,10 +63,15 @@ pub enum Measurement {
 /// A measurement linearised about a predicted state: innovation `y`,
 /// Jacobian `H` and noise `R`, with the dimension `M` in the type so the
 /// filter works on stack-allocated matrices.
+///
+/// Every measurement here observes position only (position, presence,
+/// range and bearing), so `H = [H_p 0]` and only its position block `H_p`
+/// is kept: the filter then works in 2×2 blocks of the covariance.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Linearised<const M: usize> {
     pub(crate) innovation: SVector<f64, M>,
-    pub(crate) jacobian: SMatrix<f64, M, 4>,
+    /// `H_p = ∂h/∂[x, y]`; `∂h/∂[vx, vy]` is zero.
+    pub(crate) position_jacobian: SMatrix<f64, M, 2>,
     pub(crate) noise: SMatrix<f64, M, M>,
 }
 
@@ -184,12 +189,12 @@ impl Measurement {
                 covariance,
             } => Ok(Linearisation::Planar(Linearised {
                 innovation: position - predicted,
-                jacobian: position_jacobian(),
+                position_jacobian: Matrix2::identity(),
                 noise: covariance,
             })),
             Self::Presence { node, radius } => Ok(Linearisation::Planar(Linearised {
                 innovation: node - predicted,
-                jacobian: position_jacobian(),
+                position_jacobian: Matrix2::identity(),
                 noise: disc_covariance(radius),
             })),
             Self::RangeBearing {
@@ -207,16 +212,16 @@ impl Measurement {
                 let (dx, dy) = (relative[0], relative[1]);
                 let r2 = predicted_range * predicted_range;
                 #[rustfmt::skip]
-                let jacobian = Matrix2x4::new(
-                    dx / predicted_range, dy / predicted_range, 0.0, 0.0,
-                    dy / r2,              -dx / r2,             0.0, 0.0,
+                let position_jacobian = Matrix2::new(
+                    dx / predicted_range, dy / predicted_range,
+                    dy / r2,              -dx / r2,
                 );
                 Ok(Linearisation::Planar(Linearised {
                     innovation: Vector2::new(
                         range - predicted_range,
                         wrap_angle(bearing - dx.atan2(dy)),
                     ),
-                    jacobian,
+                    position_jacobian,
                     noise: Matrix2::new(range_variance, 0.0, 0.0, bearing_variance),
                 }))
             }
@@ -233,7 +238,7 @@ impl Measurement {
                 let (dx, dy) = (relative[0], relative[1]);
                 Ok(Linearisation::Scalar(Linearised {
                     innovation: Vector1::new(wrap_angle(bearing - dx.atan2(dy))),
-                    jacobian: Matrix1x4::new(dy / r2, -dx / r2, 0.0, 0.0),
+                    position_jacobian: Matrix1x2::new(dy / r2, -dx / r2),
                     noise: Matrix1::new(variance),
                 }))
             }
@@ -247,11 +252,6 @@ impl Measurement {
     pub fn is_scanning(&self) -> bool {
         !matches!(self, Self::Presence { .. })
     }
-}
-
-/// `H` of a direct position measurement: picks `[x, y]` out of the state.
-fn position_jacobian() -> Matrix2x4<f64> {
-    Matrix2x4::new(1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 }
 
 /// Per-axis variance of a uniform disc of the given radius: `r²/4`.
