@@ -408,6 +408,16 @@ fn coasting_after_us(interval_us: i64, update_gap_us: Option<i64>) -> i64 {
     )
 }
 
+/// Whether a coasting track is due for publication at `time_us`: overdue,
+/// and not published as coasting within the last interval.
+fn coasting_due(attributes: &TrackAttributes, time_us: i64, interval_us: i64) -> bool {
+    time_us - attributes.last_seen_us >= coasting_after_us(interval_us, attributes.update_gap_us)
+        && (attributes.last_status != Some(TrackStatus::Coasting)
+            || attributes
+                .last_published_us
+                .is_none_or(|last| time_us - last >= interval_us))
+}
+
 /// Cap of [`coasting_after_us`], in republish intervals: a long gap is a
 /// reacquisition, not a revisit period, and must not hide a lost track.
 const MAX_COASTING_WAIT_INTERVALS: i64 = 4;
@@ -629,7 +639,11 @@ impl Engine {
         if let Some(target) = self.previous_tick_horizon_us
             && self.tracker_time_us.is_none_or(|time| target > time)
         {
-            self.advance_tracker(target);
+            if self.time_advance_is_silent(target) {
+                self.tracker_time_us = Some(target);
+            } else {
+                self.advance_tracker(target);
+            }
             self.reorder.raise_floor(target);
         }
         let horizon = now_us.saturating_sub(self.reorder_lag_us);
@@ -1111,15 +1125,7 @@ impl Engine {
             // status flicker and flood the broker, so a track is published
             // as coasting only once it is overdue (see `coasting_after_us`),
             // and then at most once per republish interval.
-            TrackStatus::Coasting => {
-                let interval = self.republish_interval_us;
-                time_us - attributes.last_seen_us
-                    >= coasting_after_us(interval, attributes.update_gap_us)
-                    && (attributes.last_status != Some(TrackStatus::Coasting)
-                        || attributes
-                            .last_published_us
-                            .is_none_or(|last| time_us - last >= interval))
-            }
+            TrackStatus::Coasting => coasting_due(attributes, time_us, self.republish_interval_us),
             TrackStatus::Confirmed => {
                 let changed = attributes.last_status != Some(TrackStatus::Confirmed)
                     || !entered.is_empty()
@@ -1349,6 +1355,25 @@ impl Engine {
             );
             attributes.covariance = newest;
         }
+    }
+
+    /// Whether advancing the tracker to `time_us` would publish and change
+    /// nothing, so a tick can skip it: no track can be deleted by then
+    /// ([`Tracker::next_deletion_time`]), none would be due as coasting,
+    /// and there are no zones for a predicted position to enter. The
+    /// coasting events it would report otherwise only refresh covariances
+    /// that every message takes from its own event anyway.
+    ///
+    /// Most ticks are like that: a tick came every 100 ms and predicted
+    /// and reported every track each time, about a fifth of a replay's
+    /// engine time, with nothing to show for it.
+    fn time_advance_is_silent(&self, time_us: i64) -> bool {
+        self.zones.is_empty()
+            && seconds(time_us) < self.tracker.next_deletion_time()
+            && !self
+                .tracks
+                .values()
+                .any(|attributes| coasting_due(attributes, time_us, self.republish_interval_us))
     }
 
     /// Advances the tracker without detections (coasting, deletion).

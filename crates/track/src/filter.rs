@@ -271,7 +271,11 @@ mod tests {
         let expected = i_kh * p * i_kh.transpose() + gain * lin.noise * gain.transpose();
         let expected_mean = e.mean + gain * lin.innovation;
         e.update(&m).unwrap();
-        assert!((e.covariance - expected).abs().max() < 1e-12, "{}", e.covariance - expected);
+        assert!(
+            (e.covariance - expected).abs().max() < 1e-12,
+            "{}",
+            e.covariance - expected
+        );
         assert!((e.mean - expected_mean).abs().max() < 1e-12);
     }
 

@@ -180,6 +180,20 @@ impl ImmEstimate {
         estimate
     }
 
+    /// The largest acceleration noise density either mode predicts with
+    /// from this estimate (m²/s³): every prediction's noise is at most
+    /// this model's, since its noise is a probability-weighted mix of the
+    /// modes'.
+    pub fn noisiest_mode(&self, model: &ImmModel) -> ConstantVelocity {
+        let velocity = self.combined.mean.fixed_rows::<2>(2);
+        let [quiet, manoeuvring] = model.modes(velocity.norm_squared());
+        if manoeuvring.acceleration_psd() >= quiet.acceleration_psd() {
+            manoeuvring
+        } else {
+            quiet
+        }
+    }
+
     /// Updates both modes with `measurement` and reweighs them by their
     /// likelihoods. On error nothing changes.
     pub fn update(&mut self, measurement: &Measurement) -> Result<(), FilterError> {

@@ -253,6 +253,46 @@ fn position_variance(estimate: &StateEstimate) -> f64 {
     estimate.covariance[(0, 0)] + estimate.covariance[(1, 1)]
 }
 
+/// A time step, at most `horizon`, before which the position variance of
+/// `estimate`'s predictions stays within `limit`, or `None` if it stays
+/// within it for the whole horizon.
+///
+/// The predicted trace of the position block is
+/// `a + b·dt + c·dt² + ⅔ q dt³` (`a`, `b/2`, `c` the traces of the
+/// position, cross and velocity blocks, `q` the prediction's noise
+/// density); with `|b|` and the noisiest mode's `q` it is bounded above by
+/// an increasing function, whose crossing, bracketed by bisection from
+/// below, is a lower bound of the true one.
+fn variance_crossing_lower_bound(
+    estimate: &StateEstimate,
+    max_noise_density: f64,
+    limit: f64,
+    horizon: f64,
+) -> Option<f64> {
+    let p = &estimate.covariance;
+    let a = p[(0, 0)] + p[(1, 1)];
+    let b = 2.0 * (p[(0, 2)] + p[(1, 3)]).abs();
+    let c = p[(2, 2)] + p[(3, 3)];
+    let q = 2.0 / 3.0 * max_noise_density;
+    let bound = |dt: f64| a + dt * (b + dt * (c + dt * q));
+    // A horizon already past means the timeout comes first.
+    if !(horizon > 0.0 && bound(horizon) > limit) {
+        return None;
+    }
+    // Twelve halvings bracket the crossing to 1/4096 of the horizon (under
+    // a millisecond for the default 3.5 s coast); `low` stays below it.
+    let (mut low, mut high) = (0.0, horizon);
+    for _ in 0..12 {
+        let middle = 0.5 * (low + high);
+        if bound(middle) > limit {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    Some(low)
+}
+
 /// A mask of the `n` lowest bits (`n <= 32`).
 fn low_bits(n: u32) -> u32 {
     if n >= 32 { u32::MAX } else { (1 << n) - 1 }
@@ -387,6 +427,39 @@ impl Tracker {
     /// moved by [`advance_to`](Self::advance_to)).
     pub fn estimate_time(&self) -> Option<f64> {
         self.estimate_time
+    }
+
+    /// A time before which [`advance_to`](Self::advance_to) deletes no
+    /// track (`f64::INFINITY` with none): the earliest of every track's
+    /// coast or tentative timeout and a lower bound of the time its
+    /// position variance could pass `max_position_variance`. Until then a
+    /// time advance only reports coasting tracks, so a caller with nothing
+    /// to do for those (see picket-engine's ticks) can skip it and get the
+    /// same tracks.
+    pub fn next_deletion_time(&self) -> f64 {
+        let Some(estimate_time) = self.estimate_time else {
+            return f64::INFINITY;
+        };
+        let config = &self.config;
+        self.tracks
+            .iter()
+            .map(|track| {
+                let timeout = if track.is_confirmed() {
+                    config.max_coast_time
+                } else {
+                    config.tentative_timeout
+                };
+                let timed_out = track.last_update + timeout;
+                let noise = track.estimate.noisiest_mode(&self.motion);
+                let uncertain_after = variance_crossing_lower_bound(
+                    track.estimate.combined(),
+                    noise.acceleration_psd(),
+                    config.max_position_variance,
+                    timed_out - estimate_time,
+                );
+                uncertain_after.map_or(timed_out, |dt| timed_out.min(estimate_time + dt))
+            })
+            .fold(f64::INFINITY, f64::min)
     }
 
     /// `track`'s estimate predicted to `time`, as a scan at `time` would

@@ -341,3 +341,61 @@ fn invalid_detections_are_counted_not_tracked() {
     assert_eq!(tracker.stats().rejected_detections, 2);
     assert_eq!(tracker.tracks().count(), 0);
 }
+
+/// Deletions the advance to `time` makes, on a copy of the scans so far.
+fn deletions_at(scans: &[(f64, Vec<Detection>)], config: TrackerConfig, time: f64) -> usize {
+    let mut tracker = Tracker::new(config).unwrap();
+    for (t, detections) in scans {
+        tracker.handle_scan(*t, detections).unwrap();
+    }
+    tracker
+        .advance_to(time)
+        .unwrap()
+        .iter()
+        .filter(|event| matches!(event.kind, TrackEventKind::Deleted(_)))
+        .count()
+}
+
+#[test]
+fn no_deletion_comes_before_next_deletion_time() {
+    // Two walkers; then silence. With the default variance limit the coast
+    // timeout ends them; with a tight one their growing uncertainty does,
+    // earlier, and the bound must still come first, and not by much.
+    let scans: Vec<(f64, Vec<Detection>)> = (0..6)
+        .map(|k| {
+            let t = f64::from(k);
+            (
+                t,
+                vec![position(1.5 * t, 0.0, 5.0), position(-40.0, 2.0 * t, 5.0)],
+            )
+        })
+        .collect();
+    for max_position_variance in [TrackerConfig::default().max_position_variance, 40.0] {
+        let config = TrackerConfig {
+            max_position_variance,
+            ..TrackerConfig::default()
+        };
+        let mut tracker = Tracker::new(config.clone()).unwrap();
+        for (t, detections) in &scans {
+            tracker.handle_scan(*t, detections).unwrap();
+        }
+        let bound = tracker.next_deletion_time();
+        assert!(bound.is_finite() && bound > 5.0, "{bound}");
+        assert_eq!(deletions_at(&scans, config.clone(), bound - 1e-6), 0);
+        // The first deletion follows within the bisection's bracket.
+        let first = (1..=2000)
+            .map(|step| bound + f64::from(step) * 1e-3)
+            .find(|time| deletions_at(&scans, config.clone(), *time) > 0)
+            .unwrap();
+        assert!(
+            first - bound < 0.05,
+            "{max_position_variance}: {bound} then {first}"
+        );
+        if max_position_variance < 1000.0 {
+            assert!(
+                bound < 5.0 + config.max_coast_time - 0.5,
+                "variance first: {bound}"
+            );
+        }
+    }
+}
