@@ -622,7 +622,8 @@ impl Engine {
 
     /// Lets time pass: releases what the reorder lag allows at `now`,
     /// advances the tracker (coasting and deleting tracks that are no longer
-    /// seen), and checks sensors for silence. Call it periodically (e.g.
+    /// seen; skipped when that can change nothing, see
+    /// `time_advance_is_silent`), and checks sensors for silence. Call it periodically (e.g.
     /// every second) with the host clock, and record the calls.
     pub fn handle_tick(&mut self, now: Timestamp) -> &[Output] {
         self.recycle_outputs();
