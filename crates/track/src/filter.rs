@@ -242,15 +242,8 @@ mod tests {
 
     #[test]
     fn block_update_matches_the_dense_joseph_form() {
-        #[rustfmt::skip]
-        let root = Matrix4::new(
-            3.0, 0.2, 0.1, -0.4,
-            0.1, 2.0, 0.3, 0.2,
-            -0.2, 0.5, 1.5, 0.1,
-            0.3, 0.0, 0.2, 1.2,
-        );
         let mut e = estimate();
-        e.covariance = root * root.transpose();
+        e.covariance = crate::motion::dense_test_covariance();
         let m = Measurement::RangeBearing {
             sensor: Vector2::new(-20.0, 10.0),
             range: 125.0,

@@ -131,6 +131,20 @@ impl ConstantVelocity {
     }
 }
 
+/// A dense, well-conditioned covariance (every entry non-zero), for tests
+/// of closed forms against their dense definitions.
+#[cfg(test)]
+pub(crate) fn dense_test_covariance() -> StateCovariance {
+    #[rustfmt::skip]
+    let root = Matrix4::new(
+        3.0, 0.2, 0.1, -0.4,
+        0.1, 2.0, 0.3, 0.2,
+        -0.2, 0.5, 1.5, 0.1,
+        0.3, 0.0, 0.2, 1.2,
+    );
+    root * root.transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,14 +152,7 @@ mod tests {
     #[test]
     fn closed_form_predict_matches_dense_form() {
         let model = ConstantVelocity::new(0.7).unwrap();
-        #[rustfmt::skip]
-        let a = Matrix4::new(
-            3.0, 0.2, 0.1, -0.4,
-            0.1, 2.0, 0.3, 0.2,
-            -0.2, 0.5, 1.5, 0.1,
-            0.3, 0.0, 0.2, 1.2,
-        );
-        let mut p = a * a.transpose();
+        let mut p = dense_test_covariance();
         let mut x = Vector4::new(1.0, -2.0, 0.5, 3.0);
         let dt = 1.3;
         let f = ConstantVelocity::transition(dt);
