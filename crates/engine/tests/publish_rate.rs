@@ -206,7 +206,7 @@ fn with_status(outputs: &[Output], status: TrackStatus) -> Vec<(i64, u64)> {
 }
 
 #[test]
-fn a_one_hertz_track_coasts_only_when_it_misses_a_sweep() {
+fn a_one_hertz_track_coasts_only_when_it_misses_a_sweep_and_is_never_silent_for_an_interval() {
     let mut engine = Engine::new(config_with_interval(None)).unwrap();
     let mut outputs = Vec::new();
     // A 1 Hz radar with ticks every 100 ms; the sweep at 12 s is missed.
@@ -227,6 +227,22 @@ fn a_one_hertz_track_coasts_only_when_it_misses_a_sweep() {
         "the track is published at every sweep: {:?}",
         confirmed(&outputs)
     );
+    // Consumers take a track unreported for the republish interval (1 s)
+    // as ended: the missed sweep leaves no longer silence.
+    let mut times: Vec<i64> = confirmed(&outputs)
+        .into_iter()
+        .chain(with_status(&outputs, TrackStatus::Coasting))
+        .map(|(time_us, _)| time_us)
+        .collect();
+    times.sort_unstable();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] <= 1_000_000,
+            "silent from {} to {}",
+            pair[0],
+            pair[1]
+        );
+    }
     let coasting = with_status(&outputs, TrackStatus::Coasting);
     // Overdue a gap and a half (1.5 s) after the sweep at 11 s, and only
     // then: a second after each sweep it is on time, not coasting.
