@@ -448,7 +448,7 @@ struct Scratch {
     detections: Vec<Detection>,
     classes: Vec<Option<ClassEvidence>>,
     events: Vec<TrackEvent>,
-    /// Ids of the tracker's live tracks, sorted (attribute pruning).
+    /// Ids of the tracker's live tracks, in order (attribute pruning).
     live: Vec<u64>,
 }
 
@@ -1427,19 +1427,17 @@ impl Engine {
     /// first checks (without allocating or touching the map's nodes)
     /// whether any attribute's track is gone, and only then rebuilds.
     fn prune_track_attributes(&mut self) {
-        let live = &mut self.scratch.live;
-        live.clear();
-        live.extend(self.tracker.tracks().map(|track| track.id().0));
-        live.sort_unstable();
-        let live = &self.scratch.live;
-        // Both sides sorted: one merge pass finds an attribute without a
-        // live track.
-        let mut candidates = live.iter().peekable();
+        // Both sides in id order: one merge pass finds an attribute without
+        // a live track.
+        let mut candidates = self.tracker.tracks().map(|track| track.id().0).peekable();
         let any_dead = self.tracks.keys().any(|id| {
-            while candidates.next_if(|live_id| *live_id < id).is_some() {}
-            candidates.peek() != Some(&id)
+            while candidates.next_if(|live_id| live_id < id).is_some() {}
+            candidates.peek() != Some(id)
         });
         if any_dead {
+            let live = &mut self.scratch.live;
+            live.clear();
+            live.extend(self.tracker.tracks().map(|track| track.id().0));
             self.tracks.retain(|id, _| live.binary_search(id).is_ok());
         }
     }

@@ -366,6 +366,8 @@ pub struct Tracker {
     time: Option<f64>,
     /// The time every track's estimate refers to: the latest scan.
     estimate_time: Option<f64>,
+    /// See [`Tracker::next_deletion_time`].
+    next_deletion_time: f64,
     next_id: u64,
     tracks: Vec<Track>,
     events: Vec<TrackEvent>,
@@ -395,6 +397,7 @@ impl Tracker {
             config,
             time: None,
             estimate_time: None,
+            next_deletion_time: f64::INFINITY,
             next_id: 1,
             tracks: Vec::new(),
             events: Vec::new(),
@@ -408,7 +411,7 @@ impl Tracker {
         &self.config
     }
 
-    /// Live tracks, tentative included, at the tracker's current time.
+    /// Live tracks, tentative included, in increasing id order.
     pub fn tracks(&self) -> impl Iterator<Item = &Track> {
         self.tracks.iter()
     }
@@ -437,6 +440,13 @@ impl Tracker {
     /// to do for those (see picket-engine's ticks) can skip it and get the
     /// same tracks.
     pub fn next_deletion_time(&self) -> f64 {
+        self.next_deletion_time
+    }
+
+    /// [`next_deletion_time`](Self::next_deletion_time), computed when the
+    /// tracks change (a scan or a deletion) rather than on every call: the
+    /// daemon asks on every tick.
+    fn compute_next_deletion_time(&self) -> f64 {
         let Some(estimate_time) = self.estimate_time else {
             return f64::INFINITY;
         };
@@ -494,6 +504,7 @@ impl Tracker {
         self.associate();
         self.apply_updates(time, detections);
         self.initiate(time, detections);
+        self.next_deletion_time = self.compute_next_deletion_time();
         Ok(&self.events)
     }
 
@@ -503,10 +514,16 @@ impl Tracker {
     /// the tracks do not keep: see the [module docs](self#prediction)).
     pub fn advance_to(&mut self, time: f64) -> Result<&[TrackEvent], TrackerError> {
         self.advance_clock(time)?;
+        let tracks_before = self.tracks.len();
         self.scratch.assigned.clear();
         self.scratch.assigned.resize(self.tracks.len(), UNSET);
         self.scratch.scanning_sensors.clear();
         self.apply_updates(time, &[]);
+        // Deletions only raise the bound; recomputed, it lets the caller
+        // skip again.
+        if self.tracks.len() != tracks_before {
+            self.next_deletion_time = self.compute_next_deletion_time();
+        }
         Ok(&self.events)
     }
 

@@ -391,6 +391,14 @@ fn no_deletion_comes_before_next_deletion_time() {
             first - bound < 0.05,
             "{max_position_variance}: {bound} then {first}"
         );
+        // Past the deletion, the bound moves on to what is left.
+        let events = tracker.advance_to(first).unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e.kind, TrackEventKind::Deleted(_)))
+        );
+        assert!(tracker.next_deletion_time() > first);
         if max_position_variance < 1000.0 {
             assert!(
                 bound < 5.0 + config.max_coast_time - 0.5,
