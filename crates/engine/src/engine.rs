@@ -1386,10 +1386,11 @@ impl Engine {
 
     /// Whether advancing the tracker to `time_us` would publish and change
     /// nothing, so a tick can skip it: no track can be deleted by then
-    /// ([`Tracker::next_deletion_time`]), none would be due as coasting,
-    /// and there are no zones for a predicted position to enter. The
-    /// coasting events it would report otherwise only refresh covariances
-    /// that every message takes from its own event anyway.
+    /// ([`Tracker::next_deletion_time`]), none would be republished (see
+    /// `not_updated_publication`), and there are no zones for a predicted
+    /// position to enter. The coasting events it would report otherwise
+    /// only refresh covariances that every message takes from its own
+    /// event anyway.
     ///
     /// Most ticks are like that: a tick came every 100 ms and predicted
     /// and reported every track each time, about a fifth of a replay's
