@@ -58,7 +58,7 @@
 
 use std::collections::BTreeMap;
 
-use nalgebra::{Matrix4, Vector4};
+use nalgebra::{Matrix2, Vector4};
 use picket_schema::{
     AlarmSource, AlertKind, AlertMessage, EnuPosition, EnuVelocity, GeoPosition,
     PositionCovariance, Radiation, RadiationEvidence, SCHEMA_VERSION, Severity, SiteId, Timestamp,
@@ -511,8 +511,8 @@ fn seconds(micros: i64) -> f64 {
     micros as f64 / 1e6
 }
 
-/// `(var_e, cov_en, var_n)` of a 4×4 state covariance.
-fn position_covariance(covariance: &Matrix4<f64>) -> [f64; 3] {
+/// `(var_e, cov_en, var_n)` of a 2×2 position covariance.
+fn position_covariance(covariance: &Matrix2<f64>) -> [f64; 3] {
     [covariance[(0, 0)], covariance[(0, 1)], covariance[(1, 1)]]
 }
 
@@ -642,8 +642,9 @@ impl Engine {
     /// Lets time pass: releases what the reorder lag allows at `now`,
     /// advances the tracker (coasting and deleting tracks that are no longer
     /// seen; skipped when that can change nothing, see
-    /// `time_advance_is_silent`), and checks sensors for silence. Call it periodically (e.g.
-    /// every second) with the host clock, and record the calls.
+    /// `time_advance_is_silent`), and checks sensors for silence. Call it
+    /// periodically (e.g. every second) with the host clock, and record the
+    /// calls.
     pub fn handle_tick(&mut self, now: Timestamp) -> &[Output] {
         self.recycle_outputs();
         self.started_at.get_or_insert(now);
@@ -1111,8 +1112,7 @@ impl Engine {
             .tracks
             .entry(id)
             .or_insert_with(|| TrackAttributes::new(time_us));
-        let covariance = &event.position_covariance;
-        attributes.covariance = [covariance[(0, 0)], covariance[(0, 1)], covariance[(1, 1)]];
+        attributes.covariance = position_covariance(&event.position_covariance);
         if let (Some(index), Some(sensor)) = (event.detection, sensor) {
             if let Some(Some(class)) = self.scratch.classes.get(index) {
                 attributes.class.update(*class);
@@ -1326,7 +1326,7 @@ impl Engine {
             // The published status, not the tracker's: see `handle_event`.
             let status = attributes.last_status.unwrap_or(TrackStatus::Confirmed);
             let estimate = self.tracker.estimate_at(track, seconds(time_us));
-            attributes.covariance = position_covariance(&estimate.covariance);
+            attributes.covariance = position_covariance(&estimate.position_covariance());
             push_track_output(
                 &context,
                 &mut self.spares,

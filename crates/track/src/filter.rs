@@ -63,6 +63,11 @@ impl Innovation {
 }
 
 impl StateEstimate {
+    /// The covariance of the position `[x, y]`.
+    pub fn position_covariance(&self) -> Matrix2<f64> {
+        self.covariance.fixed_view::<2, 2>(0, 0).into_owned()
+    }
+
     /// Predicts the estimate forward by `dt` seconds.
     #[inline]
     pub fn predict(&mut self, motion: &ConstantVelocity, dt: f64) {

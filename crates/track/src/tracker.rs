@@ -842,7 +842,7 @@ impl Tracker {
                 kind,
                 time,
                 state: estimate.mean,
-                position_covariance: estimate.covariance.fixed_view::<2, 2>(0, 0).into_owned(),
+                position_covariance: estimate.position_covariance(),
                 detection: detection_index,
             };
             match (track.status, deletion) {
@@ -928,12 +928,7 @@ impl Tracker {
                     kind: TrackEventKind::Born,
                     time,
                     state: track.estimate.combined().mean,
-                    position_covariance: track
-                        .estimate
-                        .combined()
-                        .covariance
-                        .fixed_view::<2, 2>(0, 0)
-                        .into_owned(),
+                    position_covariance: track.estimate.combined().position_covariance(),
                     detection: Some(index),
                 });
             }
