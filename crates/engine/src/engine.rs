@@ -212,7 +212,7 @@ fn decode_mqtt(registry: &Registry, topic: &str, bytes: &[u8]) -> MqttOutcome {
         let mut frame = frame.to_vec();
         picket_wire::decode_frame(&mut frame).map_err(|error| DropReason::Frame(error.into()))
     } else {
-        serde_json::from_slice::<Message>(bytes).map_err(|_| DropReason::Json)
+        picket_schema::encoding::json_from_slice::<Message>(bytes).map_err(|_| DropReason::Json)
     };
     MqttOutcome::Decoded { sensor, result }
 }

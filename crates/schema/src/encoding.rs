@@ -358,9 +358,22 @@ pub fn to_json<M: Published>(message: &M) -> Result<Vec<u8>, CodecError> {
 /// Decodes JSON and checks it with [`Published::validate`]; unknown fields
 /// are rejected.
 pub fn from_json<M: Published>(payload: &[u8]) -> Result<M, CodecError> {
-    let message: M = serde_json::from_slice(payload)?;
+    let message: M = json_from_slice(payload)?;
     message.validate()?;
     Ok(message)
+}
+
+/// `serde_json::from_slice`, with the same results, faster: the payload
+/// is checked as UTF-8 in one pass and parsed as `str`, where
+/// `from_slice` checks every string and key on its own (a fifth of
+/// decoding a sensor report). JSON outside strings is ASCII, so invalid
+/// UTF-8 anywhere fails either way; it is then parsed as bytes to get
+/// serde_json's own error and position.
+pub fn json_from_slice<T: DeserializeOwned>(payload: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
+    }
 }
 
 /// Encodes in the postcard layout described in the [module docs](self),
@@ -395,6 +408,28 @@ mod tests {
     #[test]
     fn schema_version_fits_the_postcard_header() {
         assert!(u8::try_from(SCHEMA_VERSION).is_ok());
+    }
+
+    #[test]
+    fn json_from_slice_gives_from_slices_results() {
+        let payloads: [&[u8]; 7] = [
+            br#"{"a":"\u00e9 plain","b":[1,2.5,null]}"#,
+            "{\"a\":\"é ∑\"}".as_bytes(),
+            b"{\"a\":\"\xff\"}",
+            b"{\"\xc3\":1}",
+            b"\xff{}",
+            b"{\"a\":1,}",
+            b"",
+        ];
+        for payload in payloads {
+            let ours = json_from_slice::<serde_json::Value>(payload);
+            let theirs = serde_json::from_slice::<serde_json::Value>(payload);
+            match (ours, theirs) {
+                (Ok(ours), Ok(theirs)) => assert_eq!(ours, theirs),
+                (Err(ours), Err(theirs)) => assert_eq!(ours.to_string(), theirs.to_string()),
+                (ours, theirs) => panic!("{payload:?}: {ours:?} vs {theirs:?}"),
+            }
+        }
     }
 
     #[test]
