@@ -352,8 +352,15 @@ impl Published for Message {
 /// fails the JSON Schema is published (serde_json would write NaN as `null`).
 pub fn to_json<M: Published>(message: &M) -> Result<Vec<u8>, CodecError> {
     message.validate()?;
-    Ok(serde_json::to_vec(message)?)
+    // A track message is 700 to 900 bytes: starting there saves the three
+    // or four reallocations (and copies) of `to_vec`'s 128-byte start.
+    let mut json = Vec::with_capacity(JSON_CAPACITY);
+    serde_json::to_writer(&mut json, message)?;
+    Ok(json)
 }
+
+/// The buffer [`to_json`] starts with.
+const JSON_CAPACITY: usize = 1024;
 
 /// Decodes JSON and checks it with [`Published::validate`]; unknown fields
 /// are rejected.
