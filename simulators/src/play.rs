@@ -264,7 +264,8 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
                     })?;
                 report.mqtt_messages += 1;
             }
-            RecordKind::Tick | RecordKind::Flush => {}
+            // The engine steps are the live picketd's own to make.
+            RecordKind::Tick | RecordKind::Flush | RecordKind::Release => {}
         }
     }
     publisher.close().await;

@@ -2,7 +2,9 @@
 //! while it runs against a real pty and a real Mosquitto, and `picket
 //! replay`'s engine loop, fed that recording and the same configuration
 //! file, produces the very bytes the subscriber received (with the
-//! outbox's sequence numbers stamped the same way).
+//! outbox's sequence numbers stamped the same way). And a report the
+//! reorder buffer holds goes out when its lag runs out, not at the next
+//! tick.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod e2e_support;
@@ -119,6 +121,9 @@ async fn a_live_recording_replays_to_byte_identical_messages() {
     )
     .unwrap();
     assert_eq!(stats.flushes, 1, "the clean shutdown's flush was recorded");
+    // Reports waiting out the 100 ms lag between 40 ms inputs and 50 ms
+    // ticks are let out by releases: recorded, and replayed identically.
+    assert!(stats.releases > 0, "{stats:?}");
     assert_eq!(
         replayed.len() as u64,
         report.outputs_enqueued,
@@ -156,4 +161,67 @@ async fn a_live_recording_replays_to_byte_identical_messages() {
     // About ten track states a second per walker (the per-track publication
     // limit), plus the alert and health messages.
     assert!(compared > 20, "compared {compared} messages");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_report_goes_out_when_its_lag_runs_out_not_at_the_next_tick() {
+    let broker = Mosquitto::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pty = Pty::start(dir.path(), "geo");
+    let state = dir.path().join("state");
+    // Ticks 10 s apart, the most allowed (the first comes at start): only
+    // a release can let the last report out within seconds.
+    let text = config_text(broker.port(), &state, &pty.device, "")
+        .replace("reorder_lag_ms = 100", "reorder_lag_ms = 300")
+        .replace("tick_interval_ms = 50", "tick_interval_ms = 10000");
+    let subscriber = Subscriber::connect(broker.port(), "release-watcher", &["picket/e2e/#"])
+        .await
+        .unwrap();
+    let daemon = Daemon::start(parse_config(&text));
+    subscriber
+        .wait_for(WAIT, |m| m.iter().any(|m| m.topic.ends_with("/status")))
+        .await
+        .expect("birth status");
+
+    // Three reports of a walker at 10 Hz: the third confirms the track
+    // (3 of 4), and a confirmation is published at once.
+    let mut writer = pty.writer();
+    let mut last = (0, std::time::Instant::now());
+    for step in 0..3u32 {
+        let t = now_us();
+        let north = -10.0 + f64::from(step) * 0.15;
+        write_all(&mut writer, &wire(&position_at(step + 1, t, 0.5, north)));
+        last = (t, std::time::Instant::now());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let last_seen = picket_schema::Timestamp::from_unix_micros(last.0)
+        .unwrap()
+        .to_string();
+    let shows_last_report = |messages: &[picket_system_tests::mosquitto::Received]| {
+        messages.iter().any(|m| {
+            m.topic.contains("/tracks/")
+                && serde_json::from_slice::<Value>(&m.payload)
+                    .is_ok_and(|track| track["last_seen"] == last_seen.as_str())
+        })
+    };
+    subscriber
+        .wait_for(WAIT, shows_last_report)
+        .await
+        .expect("a track message with the last report");
+    let waited = last.1.elapsed();
+    // Not before its lag; well before the next tick (10 s after start).
+    assert!(waited >= Duration::from_millis(290), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+
+    let (report, _) = daemon.stop(Duration::from_secs(15)).await;
+    assert!(report.clean, "{report:?}");
+    let reader = Reader::open_read_only(&state.join("recording")).unwrap();
+    let inspection = picket_cli::inspect::inspect(&reader).unwrap();
+    assert!(inspection.releases > 0, "{inspection:?}");
+    eprintln!(
+        "last report published {:.0} ms after it was written (lag 300 ms); {} releases recorded",
+        waited.as_secs_f64() * 1e3,
+        inspection.releases
+    );
+    subscriber.close().await;
 }

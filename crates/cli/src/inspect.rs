@@ -32,6 +32,9 @@ pub struct Inspection {
     pub ticks: u64,
     /// Engine flushes (clean shutdowns).
     pub flushes: u64,
+    /// Engine releases (the reorder buffer's lag running out between
+    /// inputs and ticks).
+    pub releases: u64,
     /// Torn tails, corrupt and quarantined segments, sequence gaps.
     pub damage: Vec<Damage>,
 }
@@ -43,7 +46,7 @@ pub fn inspect(reader: &Reader) -> Result<Inspection, RecordError> {
     // sorted once at the end.
     let mut serial: HashMap<String, SourceCounts> = HashMap::new();
     let mut mqtt: HashMap<String, SourceCounts> = HashMap::new();
-    let (mut ticks, mut flushes) = (0, 0);
+    let (mut ticks, mut flushes, mut releases) = (0, 0, 0);
     let mut cursor = reader.cursor();
     while let Some(record) = cursor.next()? {
         let map = match record.entry.kind {
@@ -55,6 +58,10 @@ pub fn inspect(reader: &Reader) -> Result<Inspection, RecordError> {
             }
             RecordKind::Flush => {
                 flushes += 1;
+                continue;
+            }
+            RecordKind::Release => {
+                releases += 1;
                 continue;
             }
         };
@@ -91,6 +98,7 @@ pub fn inspect(reader: &Reader) -> Result<Inspection, RecordError> {
         inputs,
         ticks,
         flushes,
+        releases,
         damage: report.damage.clone(),
     })
 }
@@ -145,6 +153,7 @@ impl fmt::Display for Inspection {
         }
         writeln!(f, "ticks: {}", self.ticks)?;
         writeln!(f, "flushes (clean shutdowns): {}", self.flushes)?;
+        writeln!(f, "releases: {}", self.releases)?;
         if self.damage.is_empty() {
             write!(f, "damage: none")
         } else {

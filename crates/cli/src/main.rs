@@ -242,10 +242,11 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     }
     let seconds = stats.elapsed.as_secs_f64();
     println!(
-        "replayed {} records ({} inputs, {} ticks, {} flushes) in {:.3} s ({:.0} records/s): {} outputs, {} track rows",
+        "replayed {} records ({} inputs, {} ticks, {} releases, {} flushes) in {:.3} s ({:.0} records/s): {} outputs, {} track rows",
         stats.records,
         stats.inputs,
         stats.ticks,
+        stats.releases,
         stats.flushes,
         seconds,
         stats.records as f64 / seconds.max(1e-9),

@@ -173,6 +173,8 @@ pub struct ReplayStats {
     pub ticks: u64,
     /// Flushes (clean daemon shutdowns) replayed.
     pub flushes: u64,
+    /// Releases (of what waited out the reorder lag) replayed.
+    pub releases: u64,
     /// Outputs the engine produced.
     pub outputs: u64,
     /// Time of the latest record so far, µs since the Unix epoch.
@@ -449,6 +451,10 @@ impl Run<'_> {
                 Step::Flush => {
                     stats.flushes += 1;
                     engine.flush()
+                }
+                Step::Release(now) => {
+                    stats.releases += 1;
+                    engine.handle_release(now)
                 }
             }
         };

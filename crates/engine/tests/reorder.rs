@@ -63,3 +63,36 @@ fn reports_later_than_the_lag_are_counted_and_dropped() {
     assert_eq!(counters.dropped.total(), counters.dropped.too_late);
     assert_eq!(counters.tracker_rejected, 0);
 }
+
+#[test]
+fn a_release_at_next_release_time_lets_a_waiting_report_through() {
+    let config = site_config();
+    let lag_us = config.site.reorder_lag_ms as i64 * 1_000;
+    let mut engine = picket_engine::Engine::new(config).unwrap();
+    assert_eq!(engine.next_release_time(), None);
+
+    let sent_us = T0_US + 5_000_000;
+    let report = range_bearing(1, sent_us, 150.0, 45.0);
+    engine.handle_input(&mqtt(RADAR_TOPIC, sent_us + 2_000, json(&report)));
+    assert_eq!(engine.pending_reports(), 1);
+    let due = engine.next_release_time().unwrap();
+    assert_eq!(due.as_unix_micros(), sent_us + lag_us);
+
+    // Nothing else arrives: a release a microsecond early keeps it...
+    let early = picket_schema::Timestamp::from_unix_micros(sent_us + lag_us - 1).unwrap();
+    engine.handle_release(early);
+    assert_eq!(engine.pending_reports(), 1);
+    assert_eq!(engine.tracker().stats().detections, 0);
+    // ...and one at the time it named hands it to the tracker.
+    engine.handle_release(due);
+    assert_eq!(engine.pending_reports(), 0);
+    assert_eq!(engine.next_release_time(), None);
+    assert_eq!(engine.tracker().stats().detections, 1);
+
+    // From then on the lag is measured from the release: a report older
+    // than the one released is too late, as after any release.
+    let older = range_bearing(2, sent_us - 1_000, 150.0, 45.0);
+    engine.handle_input(&mqtt(RADAR_TOPIC, sent_us + lag_us + 10, json(&older)));
+    assert_eq!(engine.counters().dropped.too_late, 1);
+    assert_eq!(engine.counters().dropped.total(), 1);
+}

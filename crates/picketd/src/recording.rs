@@ -37,7 +37,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use picket_engine::RawInput;
-use picket_record::engine::{flush_entry, input_entry, tick_entry};
+use picket_record::engine::{flush_entry, input_entry, release_entry, tick_entry};
 use picket_record::{Entry, FsyncPolicy, Recorder, RecorderConfig, Retention};
 use picket_schema::Timestamp;
 use serde::Deserialize;
@@ -155,6 +155,7 @@ enum Item {
     Input(RawInput),
     Tick(Timestamp),
     Flush(Timestamp),
+    Release(Timestamp),
 }
 
 /// The engine thread's end of the recording: cheap, never blocks.
@@ -173,6 +174,11 @@ impl RecordingSender {
     /// Records `Engine::handle_tick(now)` (call before it).
     pub fn tick(&self, now: Timestamp) {
         self.send(Item::Tick(now));
+    }
+
+    /// Records `Engine::handle_release(now)` (call before it).
+    pub fn release(&self, now: Timestamp) {
+        self.send(Item::Release(now));
     }
 
     /// Records `Engine::flush()` at `now` (call before it).
@@ -320,6 +326,7 @@ impl Worker {
             Item::Input(input) => input_entry(input),
             Item::Tick(now) => tick_entry(*now),
             Item::Flush(now) => flush_entry(*now),
+            Item::Release(now) => release_entry(*now),
         };
         match recorder.append(&entry) {
             Ok(_seq) => {
@@ -372,7 +379,7 @@ mod tests {
     }
 
     #[test]
-    fn records_inputs_ticks_and_flush_in_order() {
+    fn records_inputs_ticks_releases_and_flush_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let counters = Arc::new(DaemonCounters::default());
         let settings = RecordingSettings::default();
@@ -382,6 +389,7 @@ mod tests {
         sender.input(&input(1));
         sender.tick(tick);
         sender.input(&input(2));
+        sender.release(tick);
         sender.flush(tick);
         drop(sender);
         thread.join();
@@ -395,10 +403,20 @@ mod tests {
                 Step::Input => steps.push(format!("in{}", scratch.bytes[0])),
                 Step::Tick(at) => steps.push(format!("tick{}", at.as_unix_micros())),
                 Step::Flush => steps.push("flush".into()),
+                Step::Release(at) => steps.push(format!("release{}", at.as_unix_micros())),
             }
         }
-        assert_eq!(steps, ["in1", "tick1700000000500000", "in2", "flush"]);
-        assert_eq!(counters.recording_records.load(Ordering::Relaxed), 4);
+        assert_eq!(
+            steps,
+            [
+                "in1",
+                "tick1700000000500000",
+                "in2",
+                "release1700000000500000",
+                "flush"
+            ]
+        );
+        assert_eq!(counters.recording_records.load(Ordering::Relaxed), 5);
         assert_eq!(counters.recording_lost.load(Ordering::Relaxed), 0);
         assert_eq!(counters.recording_active.load(Ordering::Relaxed), 1);
     }

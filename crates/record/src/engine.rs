@@ -43,6 +43,16 @@ pub fn tick_entry(now: Timestamp) -> Entry<'static> {
     }
 }
 
+/// The record of `Engine::handle_release(now)`.
+pub fn release_entry(now: Timestamp) -> Entry<'static> {
+    Entry {
+        time_us: now.as_unix_micros(),
+        kind: RecordKind::Release,
+        source: "",
+        payload: &[],
+    }
+}
+
 /// The record of `Engine::flush()` at a clean shutdown, stamped `now`.
 pub fn flush_entry(now: Timestamp) -> Entry<'static> {
     Entry {
@@ -62,6 +72,8 @@ pub enum Step {
     Tick(Timestamp),
     /// `flush()`.
     Flush,
+    /// `handle_release(now)`.
+    Release(Timestamp),
 }
 
 /// Turns a record into an engine step. For inputs, `input` is overwritten
@@ -91,6 +103,7 @@ pub fn to_step(record: &RecordRef<'_>, input: &mut RawInput) -> Result<Step, Tim
         }
         RecordKind::Tick => Ok(Step::Tick(time)),
         RecordKind::Flush => Ok(Step::Flush),
+        RecordKind::Release => Ok(Step::Release(time)),
     }
 }
 
@@ -100,7 +113,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inputs_and_ticks_round_trip() {
+    fn inputs_ticks_flushes_and_releases_round_trip() {
         let at = Timestamp::from_unix_micros(1_700_000_000_123_456).unwrap();
         let mut scratch = RawInput {
             source: InputSource::Serial(String::new()),
@@ -133,5 +146,10 @@ mod tests {
             entry: flush_entry(at),
         };
         assert_eq!(to_step(&flush, &mut scratch), Ok(Step::Flush));
+        let release = RecordRef {
+            seq: 12,
+            entry: release_entry(at),
+        };
+        assert_eq!(to_step(&release, &mut scratch), Ok(Step::Release(at)));
     }
 }

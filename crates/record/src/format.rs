@@ -50,6 +50,10 @@ pub enum RecordKind {
     /// recording of a crashed daemon replays without the final flush, as it
     /// happened.
     Flush = 4,
+    /// An engine release (`Engine::handle_release(now)` with `now` = the
+    /// record time: the reorder buffer lets out what its lag allows, between
+    /// inputs and ticks); no source, no payload.
+    Release = 5,
 }
 
 impl RecordKind {
@@ -60,6 +64,7 @@ impl RecordKind {
             2 => Some(Self::Mqtt),
             3 => Some(Self::Tick),
             4 => Some(Self::Flush),
+            5 => Some(Self::Release),
             _ => None,
         }
     }
@@ -71,6 +76,7 @@ impl RecordKind {
             Self::Mqtt => "mqtt",
             Self::Tick => "tick",
             Self::Flush => "flush",
+            Self::Release => "release",
         }
     }
 }
@@ -84,7 +90,7 @@ pub struct Entry<'a> {
     pub time_us: i64,
     /// What the record holds.
     pub kind: RecordKind,
-    /// Serial port name or MQTT topic; empty for ticks and flushes.
+    /// Serial port name or MQTT topic; empty for ticks, flushes and releases.
     pub source: &'a str,
     /// The raw bytes; empty for ticks and flushes.
     pub payload: &'a [u8],
@@ -108,7 +114,7 @@ pub struct Record {
     pub time_us: i64,
     /// What the record holds.
     pub kind: RecordKind,
-    /// Serial port name or MQTT topic; empty for ticks and flushes.
+    /// Serial port name or MQTT topic; empty for ticks, flushes and releases.
     pub source: String,
     /// The raw bytes.
     pub payload: Vec<u8>,

@@ -51,10 +51,10 @@
 //! | 0 | 4 | `len` | `u32`: bytes after the checksum (19 + S + P), 19..=16 MiB |
 //! | 4 | 4 | checksum | CRC-32C (Castagnoli, as picket-wire) of the `len` bytes after it |
 //! | 8 | 8 | sequence number | `u64`: +1 per record, across segments and restarts |
-//! | 16 | 8 | time | `i64` µs since the Unix epoch (host receive time, or tick `now`) |
-//! | 24 | 1 | kind | 1 serial read, 2 MQTT payload, 3 engine tick, 4 engine flush |
+//! | 16 | 8 | time | `i64` µs since the Unix epoch (host receive time, or the tick's or release's `now`) |
+//! | 24 | 1 | kind | 1 serial read, 2 MQTT payload, 3 engine tick, 4 engine flush, 5 engine release |
 //! | 25 | 2 | S, source length | `u16` |
-//! | 27 | S | source | UTF-8: serial port name or MQTT topic; empty for ticks and flushes |
+//! | 27 | S | source | UTF-8: serial port name or MQTT topic; empty for ticks, flushes and releases |
 //! | 27 + S | P | payload | the raw bytes, exactly as read or received |
 //!
 //! For example, record 0x1122334455667788 at time 0x0102030405060708 µs,

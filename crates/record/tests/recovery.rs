@@ -31,8 +31,9 @@ fn sample(i: u64, payload_len: usize) -> Record {
         RecordKind::Mqtt,
         RecordKind::Tick,
         RecordKind::Flush,
-    ][(i % 4) as usize];
-    let data = !matches!(kind, RecordKind::Tick | RecordKind::Flush);
+        RecordKind::Release,
+    ][(i % 5) as usize];
+    let data = matches!(kind, RecordKind::Serial | RecordKind::Mqtt);
     Record {
         seq: i,
         time_us: 1_700_000_000_000_000 + i as i64 * 1_000,
@@ -97,7 +98,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn round_trip_across_segments_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let records: Vec<Record> = (0..300)
-        .map(|i| sample(i, (i as usize * 37) % 500))
+        .map(|i| sample(i, (i as usize * 37) % 700))
         .collect();
     write(dir.path(), &records[..120], 4096);
     // A restart continues the sequence in the same directory.
@@ -106,7 +107,11 @@ fn round_trip_across_segments_and_restarts() {
     assert_eq!(back, records);
     let report = reader.report();
     assert!(report.damage.is_empty(), "{:?}", report.damage);
-    assert!(report.segments.len() > 10);
+    assert!(
+        report.segments.len() > 10,
+        "{} segments",
+        report.segments.len()
+    );
     assert_eq!(report.records(), 300);
     assert_eq!(report.first_seq(), Some(0));
     assert_eq!(report.last_seq(), Some(299));
