@@ -218,10 +218,36 @@ async fn a_held_report_goes_out_when_its_lag_runs_out_not_at_the_next_tick() {
     let reader = Reader::open_read_only(&state.join("recording")).unwrap();
     let inspection = picket_cli::inspect::inspect(&reader).unwrap();
     assert!(inspection.releases > 0, "{inspection:?}");
+    // The shutdown's final status counts them too (ticks, which publish
+    // the status otherwise, are 10 s apart here).
+    let releases_counted = subscriber
+        .wait_for(WAIT, |m| {
+            final_status_counter(m, "daemon.engine_releases").is_some()
+        })
+        .await
+        .map(|m| final_status_counter(&m, "daemon.engine_releases"))
+        .expect("the final status");
+    assert_eq!(releases_counted, Some(inspection.releases));
     eprintln!(
         "last report published {:.0} ms after it was written (lag 300 ms); {} releases recorded",
         waited.as_secs_f64() * 1e3,
         inspection.releases
     );
     subscriber.close().await;
+}
+
+/// A counter of the daemon's last status message that has it, whatever
+/// the message's state.
+fn final_status_counter(
+    messages: &[picket_system_tests::mosquitto::Received],
+    name: &str,
+) -> Option<u64> {
+    messages
+        .iter()
+        .rev()
+        .filter(|m| m.topic.ends_with("/status"))
+        .find_map(|m| {
+            let value: Value = serde_json::from_slice(&m.payload).ok()?;
+            value["counters"][name].as_u64()
+        })
 }

@@ -615,6 +615,7 @@ fn engine_thread(
                     }
                     let outputs = engine.handle_release(now);
                     commit(outputs, &context);
+                    context.counters.engine_releases.fetch_add(1, Ordering::Relaxed);
                 }
                 received = inputs.recv_many(&mut batch, INPUT_BATCH) => {
                     if received == 0 {

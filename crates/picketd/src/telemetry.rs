@@ -78,6 +78,9 @@ pub struct DaemonCounters {
     pub serial_open_failures: AtomicU64,
     /// Engine loop ticks.
     pub engine_ticks: AtomicU64,
+    /// Engine loop releases: reports let out of the reorder buffer by the
+    /// timer when their lag ran out, between inputs and ticks.
+    pub engine_releases: AtomicU64,
     /// Raw inputs handed to the engine.
     pub engine_inputs: AtomicU64,
     /// Outputs enqueued in the outbox.
@@ -113,6 +116,7 @@ impl DaemonCounters {
             ("serial_disconnects", &self.serial_disconnects),
             ("serial_open_failures", &self.serial_open_failures),
             ("engine_ticks", &self.engine_ticks),
+            ("engine_releases", &self.engine_releases),
             ("engine_inputs", &self.engine_inputs),
             ("outputs_enqueued", &self.outputs_enqueued),
             ("recording_records", &self.recording_records),
