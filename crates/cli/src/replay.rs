@@ -478,8 +478,10 @@ pub struct OutputLine<'a> {
     pub topic: Cow<'a, str>,
     /// Published retained.
     pub retained: bool,
-    /// The exact payload text (empty for a track clear). Borrowed when
-    /// written; owned when read back, since JSON escapes its quotes.
+    /// The exact payload text (empty for a track clear). Owned when read
+    /// back, since JSON escapes its quotes. `--outputs` writes lines
+    /// without this type, with the bytes its `Serialize` would give (see
+    /// `push_output_line`).
     #[serde(borrow)]
     pub payload: Cow<'a, str>,
 }
