@@ -15,7 +15,9 @@
 //! regression would be worse than none.
 
 use crate::evaluate::{AlertRecord, Evaluation, evaluate};
-use crate::live::{LiveError, Publisher, SendReport, open_ports, play_events, port_paths};
+use crate::live::{
+    DRAIN_BOUND, LiveError, Publisher, SendReport, drain, open_ports, play_events, port_paths,
+};
 use crate::plot::tracks_svg;
 use crate::scenario::{ScenarioConfig, generate};
 use crate::scenario_file::{self, ScenarioFileError};
@@ -383,6 +385,12 @@ async fn run_live(options: &DemoOptions) -> Result<LiveRun, DemoError> {
         no_stop,
     )
     .await?;
+    let unread = drain(&ports, DRAIN_BOUND).await?;
+    if unread > 0 {
+        return Err(DemoError::Daemon(format!(
+            "picketd did not read the last {unread} bytes written to its ptys"
+        )));
+    }
     // Let the last reports through the reorder lag and the tracker's
     // coasting publish before stopping.
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -72,7 +72,43 @@ pub struct VirtualPort {
     master: SerialStream,
     /// Held open so that the line keeps its raw settings and the master
     /// never sees a hang-up between picketd's opens.
-    _slave: SerialStream,
+    slave: SerialStream,
+}
+
+impl VirtualPort {
+    /// Bytes written to this port that its reader has not read yet.
+    fn unread_bytes(&self) -> Result<u32, LiveError> {
+        Ok(self.slave.bytes_to_read()?)
+    }
+}
+
+/// How long the end of a run waits for picketd to read the last bytes
+/// written to its ports (see [`drain`]).
+pub const DRAIN_BOUND: Duration = Duration::from_secs(5);
+
+/// Waits, up to `bound`, until every port's reader has read all that was
+/// written to it, and returns how many bytes were still unread when the
+/// bound ran out (0: all were read).
+///
+/// Call it before dropping the ports: closing a pty's master hangs up its
+/// slave, and the kernel discards whatever picketd had not read yet (a
+/// loaded machine took more than 200 ms for the last frames). The input
+/// queue must be seen empty twice, 20 ms apart, because bytes just written
+/// pass through the kernel's flip buffer before they are counted as input.
+pub async fn drain(ports: &[VirtualPort], bound: Duration) -> Result<u64, LiveError> {
+    let deadline = tokio::time::Instant::now() + bound;
+    let mut empty_polls = 0;
+    loop {
+        let mut unread = 0u64;
+        for port in ports {
+            unread += u64::from(port.unread_bytes()?);
+        }
+        empty_polls = if unread == 0 { empty_polls + 1 } else { 0 };
+        if empty_polls == 2 || tokio::time::Instant::now() >= deadline {
+            return Ok(unread);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Opens a pty pair for every serial sensor of `config`. With `link_dir`,
@@ -82,34 +118,14 @@ pub fn open_ports(
     config: &ScenarioConfig,
     link_dir: Option<&Path>,
 ) -> Result<Vec<VirtualPort>, LiveError> {
-    let mut ports = Vec::new();
-    for spec in sensors(config, 1.0)
+    sensors(config, 1.0)
         .into_iter()
         .filter(|s| s.transport == Transport::Serial)
-    {
-        let (master, slave) = SerialStream::pair()?;
-        let slave_path = PathBuf::from(slave.name().ok_or(LiveError::Unnamed)?);
-        let path = match link_dir {
-            Some(dir) => {
-                let link = dir.join(&spec.id);
-                let _ = std::fs::remove_file(&link);
-                std::os::unix::fs::symlink(&slave_path, &link).map_err(|source| LiveError::Io {
-                    what: "cannot link",
-                    path: link.clone(),
-                    source,
-                })?;
-                link
-            }
-            None => slave_path,
-        };
-        ports.push(VirtualPort {
-            sensor: spec.id,
-            path,
-            master,
-            _slave: slave,
-        });
-    }
-    Ok(ports)
+        .map(|spec| {
+            let link = link_dir.map(|dir| dir.join(&spec.id));
+            open_named_port(&spec.id, link.as_deref())
+        })
+        .collect()
 }
 
 /// The serial path of every port, by sensor id, for the configuration.
@@ -336,6 +352,47 @@ pub fn open_named_port(name: &str, link: Option<&Path>) -> Result<VirtualPort, L
         sensor: name.to_owned(),
         path,
         master,
-        _slave: slave,
+        slave,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    const WRITTEN: &[u8] = b"\x00last frames of a run\x00";
+
+    #[tokio::test]
+    async fn drain_waits_for_a_slow_reader_to_read_everything() {
+        let mut port = open_named_port("node-01", None).unwrap();
+        write_raw(&mut port, WRITTEN).await.unwrap();
+        // picketd opens the port late (reopen backoff, a loaded machine).
+        let path = port.path.clone();
+        let reader = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut stream = tokio_serial::SerialStream::open(&tokio_serial::new(
+                path.display().to_string(),
+                115_200,
+            ))
+            .unwrap();
+            let mut read = vec![0u8; WRITTEN.len()];
+            stream.read_exact(&mut read).await.unwrap();
+            (stream, read)
+        });
+        let ports = [port];
+        assert_eq!(drain(&ports, DRAIN_BOUND).await.unwrap(), 0);
+        let (_stream, read) = reader.await.unwrap();
+        assert_eq!(read, WRITTEN);
+    }
+
+    #[tokio::test]
+    async fn drain_reports_the_bytes_nobody_read() {
+        let mut port = open_named_port("node-01", None).unwrap();
+        write_raw(&mut port, WRITTEN).await.unwrap();
+        write_raw(&mut port, WRITTEN).await.unwrap();
+        let unread = drain(&[port], Duration::from_millis(100)).await.unwrap();
+        assert_eq!(unread, 2 * WRITTEN.len() as u64);
+    }
 }

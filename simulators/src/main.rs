@@ -6,7 +6,7 @@ use picket_cli::formats::{TrackRecord, TruthRecord, read_file, write_file};
 use picket_cli::score::ScoringProtocol;
 use picket_sim::demo::{self, DemoOptions};
 use picket_sim::evaluate::{AlertRecord, evaluate};
-use picket_sim::live::{Publisher, open_ports, play_events, port_paths};
+use picket_sim::live::{DRAIN_BOUND, Publisher, drain, open_ports, play_events, port_paths};
 use picket_sim::play::{PlayOptions, play};
 use picket_sim::plot::tracks_svg;
 use picket_sim::scenario::{ScenarioConfig, generate};
@@ -64,7 +64,8 @@ enum Command {
     /// faster), for a picketd configured with `picket-sim config`; writes
     /// truth.jsonl (and carriers.json) to --out. Start picketd first: it
     /// retries the pty links until they appear, and a pty nobody reads
-    /// fills up and stalls the run.
+    /// fills up and stalls the run. At the end it waits (up to 5 s) for
+    /// picketd to read the last bytes, and fails if some were never read.
     Run {
         /// The scenario file.
         scenario: PathBuf,
@@ -85,7 +86,8 @@ enum Command {
         wait: f64,
     },
     /// Play a picket-record recording onto ptys and MQTT, keeping its
-    /// timing, to drive a running picketd.
+    /// timing, to drive a running picketd. Fails if bytes written to a pty
+    /// were never read (after waiting up to 5 s at the end).
     Play(PlayArgs),
     /// Score tracks (neutral tracks.jsonl) against truth: GOSPA, track
     /// breaks, identity swaps, radiation attribution, and a picture.
@@ -259,7 +261,7 @@ fn run_sensors(
     serial_dir: &Path,
     out: &Path,
     wait: f64,
-) -> Result<()> {
+) -> Result<bool> {
     positive("--speed", speed)?;
     let config = scenario_file::load(scenario)?;
     let (host, port) = broker_address(broker)?;
@@ -304,6 +306,7 @@ fn run_sensors(
         )
         .await?;
         publisher.close().await;
+        let unread = drain(&ports, DRAIN_BOUND).await?;
         eprintln!(
             "sent {} frames ({} bytes) on {} ptys and {} MQTT messages",
             sent.serial_frames,
@@ -311,7 +314,10 @@ fn run_sensors(
             ports.len(),
             sent.mqtt_messages
         );
-        anyhow::Ok(())
+        if unread > 0 {
+            eprintln!("{unread} bytes written to the ptys were never read (is picketd running?)");
+        }
+        anyhow::Ok(unread == 0)
     })
 }
 
@@ -393,7 +399,7 @@ fn main() -> ExitCode {
             serial_dir,
             out,
             wait,
-        } => run_sensors(&scenario, speed, &broker, &serial_dir, &out, wait).map(|()| true),
+        } => run_sensors(&scenario, speed, &broker, &serial_dir, &out, wait),
         Command::Play(args) => (|| {
             let (host, port) = broker_address(&args.broker)?;
             let options = PlayOptions {
@@ -409,7 +415,8 @@ fn main() -> ExitCode {
             }
             let report = runtime()?.block_on(play(&args.recording, &options))?;
             eprintln!("{report}");
-            anyhow::Ok(true)
+            // Bytes picketd never read are lost input: fail the run.
+            anyhow::Ok(report.serial_unread_bytes == 0)
         })(),
         Command::Score {
             truth,

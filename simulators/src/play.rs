@@ -26,7 +26,9 @@ use picket_record::{Reader, RecordError, RecordKind};
 use picket_wire::{FeedResult, FrameDecoder, MAX_ENCODED_FRAME_LEN, Message, encode_frame};
 use thiserror::Error;
 
-use crate::live::{LiveError, Publisher, VirtualPort, open_named_port, write_raw};
+use crate::live::{
+    DRAIN_BOUND, LiveError, Publisher, VirtualPort, drain, open_named_port, write_raw,
+};
 
 /// How to play.
 #[derive(Debug, Clone)]
@@ -80,6 +82,9 @@ pub struct PlayReport {
     pub mqtt_messages: u64,
     /// Ticks and flushes skipped (picketd makes its own).
     pub skipped: u64,
+    /// Bytes written to the ptys that nobody had read when playback ended
+    /// (after waiting [`DRAIN_BOUND`] for picketd): lost when the ptys close.
+    pub serial_unread_bytes: u64,
     /// Each recorded port and the link that plays it.
     pub links: BTreeMap<String, String>,
     /// Receive time of the first played record (Unix µs).
@@ -103,7 +108,15 @@ impl fmt::Display for PlayReport {
             self.serial_undecodable,
             self.mqtt_messages,
             self.skipped
-        )
+        )?;
+        if self.serial_unread_bytes > 0 {
+            write!(
+                f,
+                "; {} bytes written to the ptys were never read",
+                self.serial_unread_bytes
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -269,9 +282,8 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
         }
     }
     publisher.close().await;
-    // Give picketd a moment to read the last bytes before the ptys close.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    drop(ports);
+    let ports: Vec<VirtualPort> = ports.into_values().map(|(port, _)| port).collect();
+    report.serial_unread_bytes = drain(&ports, DRAIN_BOUND).await?;
     Ok(report)
 }
 
