@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod live;
 pub mod play;
 pub mod plot;
+pub mod record;
 pub mod rng;
 pub mod scenario;
 pub mod scenario_file;

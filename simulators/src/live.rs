@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_serial::{SerialPort, SerialStream};
 
 use crate::scenario::{ScenarioConfig, SensorEvent, Transport};
-use crate::sensors::{Clock, Encoder, SensorSpec, default_site, hello, sensors};
+use crate::sensors::{Clock, Encoder, SensorSpec, default_site, hello, report_topic, sensors};
 
 /// Why virtual sensors could not run.
 #[derive(Debug, Error)]
@@ -266,7 +266,7 @@ pub async fn play_events(
                     sensor: event.sensor.clone(),
                     message: e.to_string(),
                 })?;
-                let topic = format!("picket/{}/sensors/{}/reports", site.id, event.sensor);
+                let topic = report_topic(&site.id, &event.sensor);
                 publisher
                     .publish(&topic, payload)
                     .await

@@ -4,14 +4,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use picket_cli::formats::{TrackRecord, TruthRecord, read_file, write_file};
 use picket_cli::score::ScoringProtocol;
+use picket_record::{FsyncPolicy, RecorderConfig, Retention};
 use picket_sim::demo::{self, DemoOptions};
 use picket_sim::evaluate::{AlertRecord, evaluate};
 use picket_sim::live::{DRAIN_BOUND, Publisher, drain, open_ports, play_events, port_paths};
 use picket_sim::play::{PlayOptions, play};
 use picket_sim::plot::tracks_svg;
+use picket_sim::record::{RecordSetup, raw_inputs, record};
 use picket_sim::scenario::{ScenarioConfig, generate};
 use picket_sim::scenario_file;
-use picket_sim::sensors::{Clock, DaemonSetup, Encoder, daemon_config};
+use picket_sim::sensors::{Clock, DaemonSetup, Encoder, TICK_INTERVAL_MS, daemon_config};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,6 +44,27 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Record a scenario's sensors as picketd would have recorded them
+    /// (serial reads, MQTT payloads, ticks, a final flush) into an empty
+    /// directory, without a daemon or real time; replay it with
+    /// `picket replay DIR --config <(picket-sim config SCENARIO)`.
+    Record {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The recording directory (created if missing; must be empty).
+        #[arg(long)]
+        out: PathBuf,
+        /// Scenario length in seconds instead of the file's `duration_s`.
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Folder of the serial links, as given to `config --serial-dir`:
+        /// serial inputs are recorded from `<serial-dir>/<sensor id>`.
+        #[arg(long, default_value = "/tmp/picket-sim")]
+        serial_dir: PathBuf,
+        /// Wall time of scenario time 0 (RFC 3339).
+        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+        start: picket_schema::Timestamp,
     },
     /// Print the picketd configuration for a scenario's sensors.
     Config {
@@ -247,6 +270,46 @@ fn run_config(
     Ok(())
 }
 
+fn run_record(
+    scenario: &Path,
+    out: &Path,
+    duration: Option<f64>,
+    serial_dir: &Path,
+    start: picket_schema::Timestamp,
+) -> Result<()> {
+    let mut config = scenario_file::load(scenario)?;
+    if let Some(duration) = duration {
+        positive("--duration", duration)?;
+        config.duration = duration;
+    }
+    let scenario = generate(&config);
+    let setup = RecordSetup {
+        start_us: start.as_unix_micros(),
+        serial_paths: serial_links(&config, serial_dir),
+        tick_interval_ms: TICK_INTERVAL_MS,
+    };
+    let inputs = raw_inputs(&config, &scenario, &setup)?;
+    // A recording made once and kept: no retention, one fsync at the end.
+    let recorder_config = RecorderConfig {
+        fsync: FsyncPolicy::EveryRecords(u64::MAX),
+        retention: Retention {
+            max_total_bytes: u64::MAX,
+            max_age: None,
+        },
+        ..RecorderConfig::default()
+    };
+    let summary = record(out, &inputs, &setup, recorder_config)?;
+    println!(
+        "recorded {} serial reads, {} MQTT payloads and {} ticks ({:.1} s) in {}",
+        summary.serial_inputs,
+        summary.mqtt_inputs,
+        summary.ticks,
+        (summary.span_us.1 - summary.span_us.0) as f64 / 1e6,
+        out.display()
+    );
+    Ok(())
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -385,6 +448,13 @@ fn main() -> ExitCode {
             scenario,
             out,
         } => run_generate(seed, duration, scenario.as_deref(), &out).map(|()| true),
+        Command::Record {
+            scenario,
+            out,
+            duration,
+            serial_dir,
+            start,
+        } => run_record(&scenario, &out, duration, &serial_dir, start).map(|()| true),
         Command::Config {
             scenario,
             speed,

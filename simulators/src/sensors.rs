@@ -196,6 +196,16 @@ fn quoted(text: &str) -> String {
     out
 }
 
+/// The topic an MQTT sensor publishes its reports on; `sensor` "+" gives
+/// picketd's subscription to all of them.
+pub fn report_topic(site: &str, sensor: &str) -> String {
+    format!("picket/{site}/sensors/{sensor}/reports")
+}
+
+/// picketd's `daemon.tick_interval_ms` in the configuration
+/// [`daemon_config`] writes (and the ticks `picket-sim record` records).
+pub const TICK_INTERVAL_MS: u64 = 50;
+
 /// The picketd configuration (TOML) for `config`'s sensors at `setup`.
 pub fn daemon_config(config: &ScenarioConfig, setup: &DaemonSetup<'_>) -> String {
     let site = config.site.clone().unwrap_or_else(default_site);
@@ -263,7 +273,7 @@ pub fn daemon_config(config: &ScenarioConfig, setup: &DaemonSetup<'_>) -> String
         quoted(setup.broker_host),
         setup.broker_port,
         quoted(setup.client_id),
-        quoted(&format!("picket/{}/sensors/+/reports", site.id))
+        quoted(&report_topic(&site.id, "+"))
     );
     for (sensor, path) in setup.serial_paths {
         let _ = writeln!(
@@ -280,7 +290,7 @@ pub fn daemon_config(config: &ScenarioConfig, setup: &DaemonSetup<'_>) -> String
     );
     let _ = writeln!(
         s,
-        "[daemon]\ntick_interval_ms = 50\nstatus_interval_ms = 1000\nshutdown_timeout_ms = 10000\n\
+        "[daemon]\ntick_interval_ms = {TICK_INTERVAL_MS}\nstatus_interval_ms = 1000\nshutdown_timeout_ms = 10000\n\
          broker_ready_timeout_ms = 5000\nwatchdog = false\nlog_filter = \"warn\""
     );
     s

@@ -113,6 +113,13 @@ pub struct Engine {
     /// First time seen (input or tick): the reference for sensors never
     /// heard from.
     started_at: Option<Timestamp>,
+    /// Host time (µs) before which no sensor can fall silent or be due a
+    /// periodic health message, so ticks before it skip the health check
+    /// (a site has dozens of sensors and picketd ticks every 100 ms). Set
+    /// by the check; `i64::MIN` (check at the next tick) when a silent
+    /// sensor is heard again, the one change that makes a deadline come
+    /// sooner. Inputs only move deadlines later, so it stays safe.
+    health_check_due_us: i64,
     radiation: RadiationConfig,
     health: HealthConfig,
     republish_interval_us: i64,
@@ -556,6 +563,7 @@ impl Engine {
             spares: Spares::default(),
             next_alert_id: 1,
             started_at: None,
+            health_check_due_us: i64::MIN,
             republish_interval_us: (config.tracker.republish_interval_s() * 1e6) as i64,
             min_update_interval_us: (config.tracker.min_update_interval_s() * 1e6) as i64,
             previous_tick_horizon_us: None,
@@ -1030,7 +1038,10 @@ impl Engine {
             health.received += count;
             let time = timestamp(time_us);
             health.last_heard = Some(health.last_heard.map_or(time, |last| last.max(time)));
-            health.silent = false;
+            if health.silent {
+                health.silent = false;
+                self.health_check_due_us = i64::MIN;
+            }
         }
     }
 
@@ -1474,7 +1485,14 @@ impl Engine {
 
     /// Silence detection and periodic health, on the host clock.
     fn check_sensor_health(&mut self, now: Timestamp) {
+        if now.as_unix_micros() < self.health_check_due_us {
+            return;
+        }
         let start = self.started_at.unwrap_or(now);
+        let publish_interval_us = self.health.publish_interval_s * 1e6;
+        // The deadlines are rounded down (`as` truncates a positive float),
+        // so before one of them neither comparison below can be true.
+        let mut due_us = i64::MAX;
         for index in 0..self.registry.sensors.len() {
             let Ok(index) = u32::try_from(index) else {
                 break;
@@ -1487,11 +1505,12 @@ impl Engine {
             let allowed_us = entry.config.expected_interval_s * self.health.silence_factor * 1e6;
             if quiet_us as f64 > allowed_us {
                 entry.health.silent = true;
+            } else {
+                due_us = due_us.min(reference.as_unix_micros().saturating_add(allowed_us as i64));
             }
             let periodic_due = self.health.publish_interval_s > 0.0
                 && entry.health.last_published.is_none_or(|last| {
-                    (now.as_unix_micros() - last.as_unix_micros()) as f64
-                        >= self.health.publish_interval_s * 1e6
+                    (now.as_unix_micros() - last.as_unix_micros()) as f64 >= publish_interval_us
                 });
             if periodic_due || entry.health.changed() {
                 let message =
@@ -1504,7 +1523,16 @@ impl Engine {
                     message: OutputMessage::SensorHealth(message),
                 });
             }
+            if self.health.publish_interval_s > 0.0
+                && let Some(last) = entry.health.last_published
+            {
+                due_us = due_us.min(
+                    last.as_unix_micros()
+                        .saturating_add(publish_interval_us as i64),
+                );
+            }
         }
+        self.health_check_due_us = due_us;
     }
 
     /// Emits an alert with the next alert id.
