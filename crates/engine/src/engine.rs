@@ -1445,7 +1445,19 @@ impl Engine {
 
     /// Advances the tracker without detections (coasting, deletion).
     fn advance_tracker(&mut self, time_us: i64) {
-        match self.tracker.advance_to(seconds(time_us)) {
+        // Only a coasting track due a message (or any, with zones to enter)
+        // needs its event: the others' would only refresh a covariance
+        // that the track's next message takes from its own event, as in
+        // `time_advance_is_silent`.
+        let (tracks, zones) = (&self.tracks, &self.zones);
+        let republish_interval_us = self.republish_interval_us;
+        let wanted = |id: picket_track::TrackId| {
+            !zones.is_empty()
+                || tracks.get(&id.0).is_none_or(|attributes| {
+                    not_updated_publication(attributes, time_us, republish_interval_us).is_some()
+                })
+        };
+        match self.tracker.advance_to_reporting(seconds(time_us), wanted) {
             Ok(events) => {
                 self.scratch.events.clear();
                 self.scratch.events.extend_from_slice(events);

@@ -101,7 +101,8 @@ pub enum TrackEventKind {
 }
 
 /// A change to a confirmed track. Every confirmed track gets exactly one
-/// event per [`Tracker::handle_scan`] or [`Tracker::advance_to`] call.
+/// event per [`Tracker::handle_scan`] or [`Tracker::advance_to`] call
+/// ([`Tracker::advance_to_reporting`] leaves out unwanted coasting ones).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TrackEvent {
     /// The track concerned.
@@ -152,6 +153,9 @@ pub struct Track {
     /// Most recent contributing sensors first.
     sensors: [SensorId; MAX_TRACK_SENSORS],
     sensor_count: usize,
+    /// A time before which a time advance cannot delete the track: its
+    /// share of [`Tracker::next_deletion_time`], kept with the bound.
+    deletion_bound: f64,
 }
 
 impl Track {
@@ -443,33 +447,38 @@ impl Tracker {
         self.next_deletion_time
     }
 
+    /// Every track's deletion bound and their minimum,
     /// [`next_deletion_time`](Self::next_deletion_time), computed when the
     /// tracks change (a scan or a deletion) rather than on every call: the
     /// daemon asks on every tick.
-    fn compute_next_deletion_time(&self) -> f64 {
-        let Some(estimate_time) = self.estimate_time else {
-            return f64::INFINITY;
-        };
+    fn update_deletion_bounds(&mut self) {
         let config = &self.config;
-        self.tracks
-            .iter()
-            .map(|track| {
-                let timeout = if track.is_confirmed() {
-                    config.max_coast_time
-                } else {
-                    config.tentative_timeout
-                };
-                let timed_out = track.last_update + timeout;
-                let noise = track.estimate.noisiest_mode(&self.motion);
-                let uncertain_after = variance_crossing_lower_bound(
-                    track.estimate.combined(),
-                    noise.acceleration_psd(),
-                    config.max_position_variance,
-                    timed_out - estimate_time,
-                );
-                uncertain_after.map_or(timed_out, |dt| timed_out.min(estimate_time + dt))
-            })
-            .fold(f64::INFINITY, f64::min)
+        let motion = &self.motion;
+        let estimate_time = self.estimate_time;
+        let mut next = f64::INFINITY;
+        for track in &mut self.tracks {
+            let Some(estimate_time) = estimate_time else {
+                track.deletion_bound = f64::NEG_INFINITY;
+                continue;
+            };
+            let timeout = if track.is_confirmed() {
+                config.max_coast_time
+            } else {
+                config.tentative_timeout
+            };
+            let timed_out = track.last_update + timeout;
+            let noise = track.estimate.noisiest_mode(motion);
+            let uncertain_after = variance_crossing_lower_bound(
+                track.estimate.combined(),
+                noise.acceleration_psd(),
+                config.max_position_variance,
+                timed_out - estimate_time,
+            );
+            track.deletion_bound =
+                uncertain_after.map_or(timed_out, |dt| timed_out.min(estimate_time + dt));
+            next = next.min(track.deletion_bound);
+        }
+        self.next_deletion_time = next;
     }
 
     /// `track`'s estimate predicted to `time`, as a scan at `time` would
@@ -502,9 +511,9 @@ impl Tracker {
         self.prepare_detections(detections);
         self.gate(detections);
         self.associate();
-        self.apply_updates(time, detections);
+        self.apply_updates(time, detections, |_| true);
         self.initiate(time, detections);
-        self.next_deletion_time = self.compute_next_deletion_time();
+        self.update_deletion_bounds();
         Ok(&self.events)
     }
 
@@ -513,16 +522,36 @@ impl Tracker {
     /// confirmed ones as coasting, with their predictions to `time` (which
     /// the tracks do not keep: see the [module docs](self#prediction)).
     pub fn advance_to(&mut self, time: f64) -> Result<&[TrackEvent], TrackerError> {
+        self.advance_to_reporting(time, |_| true)
+    }
+
+    /// [`advance_to`](Self::advance_to), reporting a coasting track only
+    /// when `wanted(id)` says so. Births and deletions are always reported.
+    /// A track that can be neither deleted nor confirmed by `time` and is
+    /// not wanted is not even predicted: a caller that publishes a few
+    /// tracks per tick (picket-engine republishing coasting tracks once a
+    /// second each) no longer pays for predicting all of them. The tracks
+    /// come out the same as with `advance_to`.
+    pub fn advance_to_reporting(
+        &mut self,
+        time: f64,
+        wanted: impl FnMut(TrackId) -> bool,
+    ) -> Result<&[TrackEvent], TrackerError> {
         self.advance_clock(time)?;
         let tracks_before = self.tracks.len();
         self.scratch.assigned.clear();
         self.scratch.assigned.resize(self.tracks.len(), UNSET);
         self.scratch.scanning_sensors.clear();
-        self.apply_updates(time, &[]);
+        self.apply_updates(time, &[], wanted);
         // Deletions only raise the bound; recomputed, it lets the caller
-        // skip again.
-        if self.tracks.len() != tracks_before {
-            self.next_deletion_time = self.compute_next_deletion_time();
+        // skip again. A confirmation changes a track's timeout, so its
+        // bound with it.
+        let born = self
+            .events
+            .iter()
+            .any(|event| event.kind == TrackEventKind::Born);
+        if born || self.tracks.len() != tracks_before {
+            self.update_deletion_bounds();
         }
         Ok(&self.events)
     }
@@ -793,8 +822,13 @@ impl Tracker {
     }
 
     /// Applies the association: updates, misses, confirmation, deletion and
-    /// the events for confirmed tracks.
-    fn apply_updates(&mut self, time: f64, detections: &[Detection]) {
+    /// the events for confirmed tracks (coasting ones only if `wanted`).
+    fn apply_updates(
+        &mut self,
+        time: f64,
+        detections: &[Detection],
+        mut wanted: impl FnMut(TrackId) -> bool,
+    ) {
         let config = &self.config;
         let s = &mut self.scratch;
         let events = &mut self.events;
@@ -806,6 +840,21 @@ impl Tracker {
             .map(|from| time - from)
             .filter(|dt| *dt > 0.0)
             .map(|dt| motion.transition(dt));
+        let predict = |track: &Track| match &unapplied_step {
+            Some(transition) => track.estimate.predicted_combined(motion, transition),
+            None => *track.estimate.combined(),
+        };
+        let event = |track: &Track, estimate: Option<StateEstimate>, kind, detection| {
+            let estimate = estimate.unwrap_or_else(|| predict(track));
+            TrackEvent {
+                track_id: track.id,
+                kind,
+                time,
+                state: estimate.mean,
+                position_covariance: estimate.position_covariance(),
+                detection,
+            }
+        };
         let mut index = 0_usize;
         self.tracks.retain_mut(|track| {
             let assigned = s.assigned.get(index).copied().unwrap_or(UNSET);
@@ -824,34 +873,36 @@ impl Tracker {
                 track.record_opportunity(time, sensor, false);
             }
 
-            let estimate = match &unapplied_step {
-                Some(transition) => track.estimate.predicted_combined(motion, transition),
-                None => *track.estimate.combined(),
-            };
             let stale = time - track.last_update;
-            let deletion = if position_variance(&estimate) > config.max_position_variance {
-                Some(DeletionReason::Uncertain)
-            } else if track.is_confirmed() && stale > config.max_coast_time {
-                Some(DeletionReason::NotUpdated)
-            } else {
+            // Before its deletion bound a track passes both tests below,
+            // so a time advance predicts it only for an event.
+            let undeletable = unapplied_step.is_some() && time < track.deletion_bound;
+            let mut estimate = None;
+            let deletion = if undeletable {
                 None
+            } else {
+                let predicted = *estimate.insert(predict(track));
+                if position_variance(&predicted) > config.max_position_variance {
+                    Some(DeletionReason::Uncertain)
+                } else if track.is_confirmed() && stale > config.max_coast_time {
+                    Some(DeletionReason::NotUpdated)
+                } else {
+                    None
+                }
             };
             let detection_index = updated.then_some(assigned as usize);
-            let event = |track: &Track, kind| TrackEvent {
-                track_id: track.id,
-                kind,
-                time,
-                state: estimate.mean,
-                position_covariance: estimate.position_covariance(),
-                detection: detection_index,
-            };
             match (track.status, deletion) {
                 (TrackStatus::Tentative, Some(_)) => false,
                 (TrackStatus::Tentative, None) => {
                     let window = config.confirm_window;
                     if track.hits_in(window) >= config.confirm_hits {
                         track.status = TrackStatus::Confirmed;
-                        events.push(event(track, TrackEventKind::Born));
+                        events.push(event(
+                            track,
+                            estimate,
+                            TrackEventKind::Born,
+                            detection_index,
+                        ));
                         true
                     } else {
                         // Drop it once M hits in N can no longer happen, or
@@ -861,16 +912,21 @@ impl Tracker {
                     }
                 }
                 (_, Some(reason)) => {
-                    events.push(event(track, TrackEventKind::Deleted(reason)));
+                    let kind = TrackEventKind::Deleted(reason);
+                    events.push(event(track, estimate, kind, detection_index));
                     false
                 }
                 (_, None) => {
                     if updated {
                         track.status = TrackStatus::Confirmed;
-                        events.push(event(track, TrackEventKind::Updated));
+                        let kind = TrackEventKind::Updated;
+                        events.push(event(track, estimate, kind, detection_index));
                     } else {
                         track.status = TrackStatus::Coasting;
-                        events.push(event(track, TrackEventKind::Coasted));
+                        if wanted(track.id) {
+                            let kind = TrackEventKind::Coasted;
+                            events.push(event(track, estimate, kind, detection_index));
+                        }
                     }
                     true
                 }
@@ -915,6 +971,7 @@ impl Tracker {
                 history: 0,
                 opportunities: 0,
                 last_opportunity: None,
+                deletion_bound: f64::NEG_INFINITY,
                 sensors: [detection.sensor; MAX_TRACK_SENSORS],
                 sensor_count: 0,
             };

@@ -9,7 +9,8 @@ mod scenario;
 use nalgebra::Vector2;
 use picket_track::gospa::{Gospa, GospaParams};
 use picket_track::{
-    Detection, Measurement, SensorId, TrackEvent, TrackEventKind, TrackId, Tracker, TrackerConfig,
+    DeletionReason, Detection, Measurement, SensorId, TrackEvent, TrackEventKind, TrackId, Tracker,
+    TrackerConfig,
 };
 use scenario::{Rng, ScenarioConfig, generate, position};
 
@@ -405,5 +406,106 @@ fn no_deletion_comes_before_next_deletion_time() {
                 "variance first: {bound}"
             );
         }
+    }
+}
+
+/// What a tracker holds, to compare two of them exactly.
+fn snapshot(tracker: &Tracker) -> Vec<(TrackId, String, [f64; 4], f64)> {
+    tracker
+        .tracks()
+        .map(|track| {
+            let estimate = track.estimate();
+            (
+                track.id(),
+                format!("{:?}", track.status()),
+                [
+                    estimate.mean[0],
+                    estimate.mean[1],
+                    estimate.covariance[(0, 0)],
+                    estimate.covariance[(1, 1)],
+                ],
+                track.last_update(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn advancing_with_only_wanted_tracks_reported_changes_no_track() {
+    // A busy sector whose scans stop at 40 s: tracks coast and are deleted
+    // by their coast timeout (default) or their growing uncertainty (a
+    // tight limit and a long timeout), on 50 ms advances between scans.
+    let tight = TrackerConfig {
+        max_position_variance: 400.0,
+        max_coast_time: 60.0,
+        ..TrackerConfig::default()
+    };
+    for (config, reason) in [
+        (TrackerConfig::default(), DeletionReason::NotUpdated),
+        (tight, DeletionReason::Uncertain),
+    ] {
+        let scenario = generate(&ScenarioConfig {
+            scans: 40,
+            ..ScenarioConfig::dense(12, 77)
+        });
+        let mut every = Tracker::new(config.clone()).unwrap();
+        let mut wanted_only = Tracker::new(config.clone()).unwrap();
+        let mut deletions = Vec::new();
+        let mut left_out = 0;
+        for step in 1..=2000_u32 {
+            let time = f64::from(step) * 0.05;
+            let scan = scenario.scans.iter().find(|(t, _)| (t - time).abs() < 1e-9);
+            if let Some((_, detections)) = scan {
+                let a = every.handle_scan(time, detections).unwrap().to_vec();
+                let b = wanted_only.handle_scan(time, detections).unwrap().to_vec();
+                assert_eq!(a, b);
+            } else {
+                let wanted = |id: TrackId| (id.0 + u64::from(step)).is_multiple_of(3);
+                // The deletion rule, from what the tracker shows: the
+                // advance must delete exactly these confirmed tracks.
+                let doomed: Vec<TrackId> = wanted_only
+                    .tracks()
+                    .filter(|track| {
+                        let predicted = wanted_only.estimate_at(track, time);
+                        let variance = predicted.covariance[(0, 0)] + predicted.covariance[(1, 1)];
+                        track.is_confirmed()
+                            && (variance > config.max_position_variance
+                                || time - track.last_update() > config.max_coast_time)
+                    })
+                    .map(|track| track.id())
+                    .collect();
+                let a = every.advance_to(time).unwrap().to_vec();
+                let b = wanted_only
+                    .advance_to_reporting(time, wanted)
+                    .unwrap()
+                    .to_vec();
+                let expected: Vec<TrackEvent> = a
+                    .iter()
+                    .filter(|e| e.kind != TrackEventKind::Coasted || wanted(e.track_id))
+                    .copied()
+                    .collect();
+                assert_eq!(b, expected, "at {time}");
+                let deleted: Vec<TrackId> = b
+                    .iter()
+                    .filter(|e| matches!(e.kind, TrackEventKind::Deleted(_)))
+                    .map(|e| e.track_id)
+                    .collect();
+                assert_eq!(deleted, doomed, "at {time}");
+                for event in &a {
+                    if let TrackEventKind::Deleted(reason) = event.kind {
+                        deletions.push(reason);
+                    }
+                }
+                left_out += a.len() - b.len();
+            }
+            assert_eq!(snapshot(&every), snapshot(&wanted_only), "at {time}");
+            assert_eq!(every.next_deletion_time(), wanted_only.next_deletion_time());
+        }
+        // The deletion test meant ran, and most coasting events were left out.
+        assert!(
+            deletions.iter().filter(|r| **r == reason).count() >= 10 && left_out > 1000,
+            "{deletions:?} {left_out}"
+        );
+        assert_eq!(every.tracks().count(), 0);
     }
 }
