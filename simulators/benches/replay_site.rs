@@ -9,12 +9,16 @@
 //! Run: `CARGO_TARGET_DIR=target-record cargo bench -p picket-sim --bench replay_site`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+// The two-radar bench's support: its `replay_max` loop, measured here too.
+#[path = "../../crates/cli/tests/support/recording.rs"]
+mod recording;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use picket_cli::replay::{Pace, parse_engine_config, replay};
+use picket_cli::replay::parse_engine_config;
 use picket_engine::Engine;
 use picket_record::{Reader, RecorderConfig};
 use picket_sim::record::{RecordSetup, raw_inputs, record};
@@ -65,22 +69,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("reader_and_engine", |b| {
         b.iter_batched(
             || Engine::new(engine_config.clone()).unwrap(),
-            |mut engine| {
-                let reader = Reader::open_read_only(dir.path()).unwrap();
-                let mut outputs = 0u64;
-                let stats = replay(
-                    &reader,
-                    &mut engine,
-                    Pace::Max,
-                    |output| {
-                        outputs += output.topic.len() as u64;
-                        Ok(())
-                    },
-                    |_| {},
-                )
-                .unwrap();
-                black_box((stats, outputs))
-            },
+            |mut engine| black_box(recording::replay_max(dir.path(), &mut engine)),
             BatchSize::PerIteration,
         );
     });

@@ -47,22 +47,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("reader_and_engine", |b| {
         b.iter_batched(
             || Engine::new(recording::config()).unwrap(),
-            |mut engine| {
-                let reader = Reader::open_read_only(dir.path()).unwrap();
-                let mut outputs = 0u64;
-                let stats = replay(
-                    &reader,
-                    &mut engine,
-                    Pace::Max,
-                    |output| {
-                        outputs += output.topic.len() as u64;
-                        Ok(())
-                    },
-                    |_| {},
-                )
-                .unwrap();
-                black_box((stats, outputs))
-            },
+            |mut engine| black_box(recording::replay_max(dir.path(), &mut engine)),
             BatchSize::PerIteration,
         );
     });

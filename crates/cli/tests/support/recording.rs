@@ -182,3 +182,23 @@ pub fn record_live(dir: &Path, events: &[Event]) -> Published {
     recorder.close().unwrap();
     published
 }
+
+/// The `picket replay --max` loop on the recording in `dir`, outputs
+/// counted (by topic length, so none is optimised away), as the replay
+/// benches measure it.
+pub fn replay_max(dir: &Path, engine: &mut Engine) -> (picket_cli::replay::ReplayStats, u64) {
+    let reader = picket_record::Reader::open_read_only(dir).unwrap();
+    let mut outputs = 0u64;
+    let stats = picket_cli::replay::replay(
+        &reader,
+        engine,
+        picket_cli::replay::Pace::Max,
+        |output| {
+            outputs += output.topic.len() as u64;
+            Ok(())
+        },
+        |_| {},
+    )
+    .unwrap();
+    (stats, outputs)
+}
