@@ -14,7 +14,7 @@
 //! Stone Soup reference on the sample: a demo that quietly shows a
 //! regression would be worse than none.
 
-use crate::evaluate::{AlertRecord, Evaluation, evaluate};
+use crate::evaluate::{Evaluation, evaluate};
 use crate::live::{
     DRAIN_BOUND, LiveError, Publisher, SendReport, drain, open_ports, play_events, port_paths,
 };
@@ -23,6 +23,7 @@ use crate::scenario::{ScenarioConfig, generate};
 use crate::scenario_file::{self, ScenarioFileError};
 use crate::sensors::{Clock, DaemonSetup, Encoder, daemon_config, default_site};
 use crate::watch::{Seen, Watcher};
+use picket_cli::formats::AlertRecord;
 use picket_cli::formats::{
     DetectionRecord, FileError, TrackRecord, TruthRecord, read_file, write_file,
 };

@@ -24,29 +24,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use picket_cli::formats::{TrackRecord, TruthRecord};
+use picket_cli::formats::{AlertRecord, TrackRecord, TruthRecord};
 use picket_cli::score::{ScoreSummary, ScoringProtocol, score};
 use picket_track::assign::AssignmentSolver;
 use picket_track::gospa::GospaError;
-use serde::{Deserialize, Serialize};
 
 /// How much closer (metres) the previous pairing of a truth and a track is
 /// taken to be: about twice the position noise of the sensors, so noise
 /// alone does not re-pair, while a track that moved to another mover does.
 pub const KEEP_BONUS_M: f64 = 5.0;
-
-/// A radiation alert in the neutral style: scenario time, detector, and
-/// the tracks it named (one JSON object per line in `alerts.jsonl`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertRecord {
-    /// Seconds from the start of the scenario.
-    pub t: f64,
-    /// The detector that alarmed.
-    pub detector: String,
-    /// Tracks the alert names (empty: "no track").
-    pub track_ids: Vec<u64>,
-}
 
 /// Radiation attribution figures.
 #[derive(Debug, Clone, PartialEq, Default)]

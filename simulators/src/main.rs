@@ -2,16 +2,16 @@
 //! scoring and the demo.
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use picket_cli::formats::{TrackRecord, TruthRecord, read_file, write_file};
+use picket_cli::formats::{AlertRecord, TrackRecord, TruthRecord, read_file, write_file};
 use picket_cli::score::ScoringProtocol;
 use picket_record::{FsyncPolicy, RecorderConfig, Retention};
 use picket_sim::demo::{self, DemoOptions};
-use picket_sim::evaluate::{AlertRecord, evaluate};
+use picket_sim::evaluate::evaluate;
 use picket_sim::live::{DRAIN_BOUND, Publisher, drain, open_ports, play_events, port_paths};
 use picket_sim::play::{PlayOptions, play};
 use picket_sim::plot::tracks_svg;
 use picket_sim::record::{RecordSetup, raw_inputs, record};
-use picket_sim::scenario::{ScenarioConfig, generate};
+use picket_sim::scenario::{Scenario, ScenarioConfig, generate};
 use picket_sim::scenario_file;
 use picket_sim::sensors::{Clock, DaemonSetup, Encoder, TICK_INTERVAL_MS, daemon_config};
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Write DIR/detections.jsonl and DIR/truth.jsonl for a seeded
+    /// Write DIR/detections.jsonl, DIR/truth.jsonl and DIR/carriers.json for a seeded
     /// scenario: a scenario file, or one shaped like the public sample
     /// (10 movers, two radars, 80 ground nodes, clutter).
     Generate {
@@ -62,9 +62,14 @@ enum Command {
         /// serial inputs are recorded from `<serial-dir>/<sensor id>`.
         #[arg(long, default_value = "/tmp/picket-sim")]
         serial_dir: PathBuf,
-        /// Wall time of scenario time 0 (RFC 3339).
+        /// Wall time of scenario time 0 (RFC 3339): `picket replay --t0`
+        /// with it gives tracks on scenario time.
         #[arg(long, default_value = "2026-01-01T00:00:00Z")]
         start: picket_schema::Timestamp,
+        /// Also write truth.jsonl and carriers.json (radiation carriers'
+        /// truth ids) here, for `score`.
+        #[arg(long)]
+        truth: Option<PathBuf>,
     },
     /// Print the picketd configuration for a scenario's sensors.
     Config {
@@ -212,16 +217,9 @@ fn run_generate(seed: u64, duration: f64, scenario: Option<&Path>, out: &Path) -
             ..ScenarioConfig::sample_like(seed)
         },
     };
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let scenario = generate(&config);
+    write_truth(out, &scenario)?;
     write_file(&out.join("detections.jsonl"), &scenario.detections)?;
-    write_file(&out.join("truth.jsonl"), &scenario.truth)?;
-    if !scenario.carriers.is_empty() {
-        std::fs::write(
-            out.join("carriers.json"),
-            serde_json::to_string(&scenario.carriers)?,
-        )?;
-    }
     println!(
         "seed {}: {} detections ({} false), {} sensor events, {} truth rows in {}",
         config.seed,
@@ -270,12 +268,24 @@ fn run_config(
     Ok(())
 }
 
+/// Writes `dir/truth.jsonl` and `dir/carriers.json` (the truth ids of
+/// radiation carriers, a JSON array), creating `dir`.
+fn write_truth(dir: &Path, scenario: &Scenario) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_file(&dir.join("truth.jsonl"), &scenario.truth)?;
+    let carriers = dir.join("carriers.json");
+    std::fs::write(&carriers, serde_json::to_string(&scenario.carriers)?)
+        .with_context(|| format!("cannot write {}", carriers.display()))?;
+    Ok(())
+}
+
 fn run_record(
     scenario: &Path,
     out: &Path,
     duration: Option<f64>,
     serial_dir: &Path,
     start: picket_schema::Timestamp,
+    truth: Option<&Path>,
 ) -> Result<()> {
     let mut config = scenario_file::load(scenario)?;
     if let Some(duration) = duration {
@@ -299,6 +309,9 @@ fn run_record(
         ..RecorderConfig::default()
     };
     let summary = record(out, &inputs, &setup, recorder_config)?;
+    if let Some(dir) = truth {
+        write_truth(dir, &scenario)?;
+    }
     println!(
         "recorded {} serial reads, {} MQTT payloads and {} ticks ({:.1} s) in {}",
         summary.serial_inputs,
@@ -330,13 +343,8 @@ fn run_sensors(
     let (host, port) = broker_address(broker)?;
     std::fs::create_dir_all(serial_dir)
         .with_context(|| format!("cannot create {}", serial_dir.display()))?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let scenario = generate(&config);
-    write_file(&out.join("truth.jsonl"), &scenario.truth)?;
-    std::fs::write(
-        out.join("carriers.json"),
-        serde_json::to_string(&scenario.carriers)?,
-    )?;
+    write_truth(out, &scenario)?;
     runtime()?.block_on(async {
         let mut ports = open_ports(&config, Some(serial_dir))?;
         for (sensor, path) in port_paths(&ports) {
@@ -393,19 +401,10 @@ fn run_score(
 ) -> Result<()> {
     let truth: Vec<TruthRecord> = read_file(truth, true)?;
     let tracks: Vec<TrackRecord> = read_file(tracks, false)?;
-    let mut alert_rows = Vec::new();
-    if let Some(path) = alerts {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let row: AlertRecord = serde_json::from_str(line)
-                .with_context(|| format!("{}:{}: not an alert row", path.display(), n + 1))?;
-            alert_rows.push(row);
-        }
-    }
+    let alert_rows: Vec<AlertRecord> = match alerts {
+        Some(path) => read_file(path, false)?,
+        None => Vec::new(),
+    };
     let carrier_ids: Vec<u64> = match carriers {
         Some(path) => serde_json::from_str(
             &std::fs::read_to_string(path)
@@ -454,7 +453,16 @@ fn main() -> ExitCode {
             duration,
             serial_dir,
             start,
-        } => run_record(&scenario, &out, duration, &serial_dir, start).map(|()| true),
+            truth,
+        } => run_record(
+            &scenario,
+            &out,
+            duration,
+            &serial_dir,
+            start,
+            truth.as_deref(),
+        )
+        .map(|()| true),
         Command::Config {
             scenario,
             speed,

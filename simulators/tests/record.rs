@@ -1,23 +1,21 @@
 //! `picket-sim record`: the demo's checkpoint scenario recorded without a
-//! daemon, then replayed through the engine, scores as the live demo does.
+//! daemon, then replayed into the neutral tracks and alerts files `picket
+//! replay --out --alerts` writes, scores as the live demo does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use picket_cli::replay::{Pace, parse_engine_config, replay};
+use picket_cli::formats::{AlertRecord, TrackRecord, read_file};
+use picket_cli::replay::{AlertsWriter, Pace, TracksWriter, parse_engine_config, replay};
 use picket_cli::score::ScoringProtocol;
-use picket_engine::{Engine, OutputMessage};
+use picket_engine::Engine;
 use picket_record::{Reader, RecordKind, RecorderConfig};
-use picket_sim::demo::neutral;
 use picket_sim::evaluate::evaluate;
 use picket_sim::record::{RecordScenarioError, RecordSetup, raw_inputs, record};
 use picket_sim::scenario::{Transport, generate};
 use picket_sim::scenario_file;
-use picket_sim::sensors::{
-    Clock, DaemonSetup, TICK_INTERVAL_MS, daemon_config, report_topic, sensors,
-};
-use picket_sim::watch::Seen;
+use picket_sim::sensors::{DaemonSetup, TICK_INTERVAL_MS, daemon_config, report_topic, sensors};
 
 const START_US: i64 = 1_767_225_600_000_000;
 
@@ -92,33 +90,35 @@ fn a_recorded_scenario_replays_to_tracks_that_score_like_the_demo() {
         },
     );
     let mut engine = Engine::new(parse_engine_config(&toml).unwrap()).unwrap();
-    let mut seen = Seen::default();
+    // What `picket replay --t0 <start> --out --alerts` writes.
+    let (tracks_path, alerts_path) = (
+        dir.path().join("tracks.jsonl"),
+        dir.path().join("alerts.jsonl"),
+    );
+    let mut tracks = TracksWriter::create(&tracks_path, START_US).unwrap();
+    let mut alerts = AlertsWriter::create(&alerts_path, START_US).unwrap();
     let stats = replay(
         &reader,
         &mut engine,
         Pace::Max,
         |output| {
-            match &output.message {
-                OutputMessage::Track(track) => seen.tracks.push(track.clone()),
-                OutputMessage::Alert(alert) => seen.alerts.push(alert.clone()),
-                _ => {}
-            }
-            Ok(())
+            tracks.write(output)?;
+            alerts.write(output)
         },
         |_| {},
     )
     .unwrap();
+    assert_eq!(alerts.rows(), 2);
+    tracks.finish().unwrap();
+    alerts.finish().unwrap();
     assert_eq!(stats.inputs, inputs.len() as u64);
     let counters = engine.counters();
     assert_eq!(counters.dropped.total(), 0, "{counters:?}");
     assert_eq!(counters.messages, inputs.len() as u64, "{counters:?}");
 
-    // The demo's thresholds (README), on the live run's scoring.
-    let clock = Clock {
-        start_us: START_US,
-        speed: 1.0,
-    };
-    let (tracks, alerts) = neutral(&seen, clock);
+    // The demo's thresholds (README), scored as `picket-sim score` does.
+    let tracks: Vec<TrackRecord> = read_file(&tracks_path, false).unwrap();
+    let alerts: Vec<AlertRecord> = read_file(&alerts_path, false).unwrap();
     let e = evaluate(
         &scenario.truth,
         &tracks,
@@ -175,4 +175,36 @@ fn record_refuses_a_directory_that_holds_a_recording() {
         raw_inputs(&short, &scenario, &missing),
         Err(RecordScenarioError::NoSerialPath(_))
     ));
+}
+
+#[test]
+fn the_record_command_writes_a_recording_truth_and_carriers_and_refuses_to_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let (recording, truth) = (dir.path().join("recording"), dir.path().join("truth"));
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_picket-sim"))
+            .arg("record")
+            .arg(scenario_path())
+            .args(["--duration", "5", "--out"])
+            .arg(&recording)
+            .arg("--truth")
+            .arg(&truth)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success(), "{first:?}");
+    let summary = String::from_utf8(first.stdout).unwrap();
+    assert!(summary.starts_with("recorded "), "{summary}");
+    let reader = Reader::open_read_only(&recording).unwrap();
+    assert!(reader.report().records() > 100 && reader.report().damage.is_empty());
+    let carriers: Vec<u64> =
+        serde_json::from_str(&std::fs::read_to_string(truth.join("carriers.json")).unwrap())
+            .unwrap();
+    assert_eq!(carriers.len(), 2);
+    assert!(std::fs::metadata(truth.join("truth.jsonl")).unwrap().len() > 0);
+    let again = run();
+    assert!(!again.status.success());
+    let error = String::from_utf8(again.stderr).unwrap();
+    assert!(error.contains("already holds a recording"), "{error}");
 }

@@ -1,5 +1,6 @@
 //! The neutral JSON Lines formats: detections in, truth and tracks for
-//! scoring (`shared/formats/README.md`).
+//! scoring (`shared/formats/README.md`), and radiation alerts for scoring
+//! their attribution (picket's own addition).
 //!
 //! These formats let logs from other systems be tracked by picket, and any
 //! tracker's output be scored the same way, so the readers are strict: every
@@ -120,6 +121,18 @@ pub struct TrackRecord {
     pub vy: f64,
 }
 
+/// One radiation alert (`alerts.jsonl`): which tracks a detector's alarm
+/// named, for scoring radiation attribution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// Seconds from the start of the scenario.
+    pub t: f64,
+    /// The detector that alarmed.
+    pub detector: String,
+    /// Tracks the alert names (empty: "no track").
+    pub track_ids: Vec<u64>,
+}
+
 /// A record type that has format rules beyond its JSON shape.
 pub trait Record: DeserializeOwned {
     /// The record's time, for the ordering check.
@@ -199,6 +212,20 @@ impl Record for TrackRecord {
 
     fn check(&self) -> Result<(), String> {
         kinematic_state(self.t, self.x, self.y, self.vx, self.vy)
+    }
+}
+
+impl Record for AlertRecord {
+    fn time(&self) -> f64 {
+        self.t
+    }
+
+    fn check(&self) -> Result<(), String> {
+        finite("t", self.t)?;
+        if self.detector.is_empty() {
+            return Err("`detector` is empty".into());
+        }
+        Ok(())
     }
 }
 
@@ -391,6 +418,17 @@ mod tests {
             read(r#"{"t": 12.25, "track_id": 3, "x": 3976.0, "y": 1629.1, "vx": -1.1, "vy": 1.2}"#)
                 .unwrap();
         assert_eq!(k[0].track_id, 3);
+        let a: Vec<AlertRecord> =
+            read(r#"{"t": 31.5, "detector": "rpm-01", "track_ids": [4, 9]}"#).unwrap();
+        assert_eq!(a[0].track_ids, [4, 9]);
+    }
+
+    #[test]
+    fn alert_rows_need_a_detector_and_a_finite_time() {
+        let empty = read::<AlertRecord>(r#"{"t": 1, "detector": "", "track_ids": []}"#);
+        assert!(empty.unwrap_err().to_string().contains("detector"));
+        let missing = read::<AlertRecord>(r#"{"t": 1, "detector": "rpm-01"}"#);
+        assert!(missing.unwrap_err().to_string().contains("track_ids"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use picket_cli::formats::{DetectionRecord, TrackRecord, TruthRecord, read_file, 
 use picket_cli::inspect::inspect;
 use picket_cli::publish::Publisher;
 use picket_cli::replay::{
-    OutputsWriter, Pace, ReplayStats, TracksWriter, load_engine_config, replay,
+    AlertsWriter, OutputsWriter, Pace, ReplayStats, TracksWriter, load_engine_config, replay,
 };
 use picket_cli::score::{ScoringProtocol, score};
 use picket_cli::track::track;
@@ -77,6 +77,10 @@ enum Command {
         /// x/y = ENU east/north, vx/vy = ENU velocity).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write radiation alerts here (neutral alerts.jsonl: t, detector,
+        /// track_ids), for `picket-sim score --alerts`.
+        #[arg(long)]
+        alerts: Option<PathBuf>,
         /// Write every output here as JSON Lines: {"topic", "retained",
         /// "payload"} with the exact payload text (seq 0).
         #[arg(long)]
@@ -153,6 +157,7 @@ struct ReplayArgs {
     config: PathBuf,
     pace: Pace,
     out: Option<PathBuf>,
+    alerts: Option<PathBuf>,
     outputs: Option<PathBuf>,
     t0: Option<Timestamp>,
     publish: Option<String>,
@@ -187,6 +192,11 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         .as_deref()
         .map(|path| TracksWriter::create(path, t0_us))
         .transpose()?;
+    let mut alerts = args
+        .alerts
+        .as_deref()
+        .map(|path| AlertsWriter::create(path, t0_us))
+        .transpose()?;
     let mut publisher = args
         .publish
         .as_deref()
@@ -216,6 +226,9 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
             if let Some(writer) = tracks.as_mut() {
                 writer.write(output)?;
             }
+            if let Some(writer) = alerts.as_mut() {
+                writer.write(output)?;
+            }
             if let Some(publisher) = publisher.as_mut()
                 && publish_error.is_none()
                 && let Err(error) = publisher.publish(output, output.to_json()?)
@@ -236,13 +249,17 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
     if let Some(writer) = outputs {
         writer.finish()?;
     }
-    let track_rows = tracks.as_ref().map_or(0, |t| t.rows);
+    let track_rows = tracks.as_ref().map_or(0, TracksWriter::rows);
     if let Some(writer) = tracks {
+        writer.finish()?;
+    }
+    let alert_rows = alerts.as_ref().map_or(0, AlertsWriter::rows);
+    if let Some(writer) = alerts {
         writer.finish()?;
     }
     let seconds = stats.elapsed.as_secs_f64();
     println!(
-        "replayed {} records ({} inputs, {} ticks, {} releases, {} flushes) in {:.3} s ({:.0} records/s): {} outputs, {} track rows",
+        "replayed {} records ({} inputs, {} ticks, {} releases, {} flushes) in {:.3} s ({:.0} records/s): {} outputs, {} track rows, {} alert rows",
         stats.records,
         stats.inputs,
         stats.ticks,
@@ -251,7 +268,8 @@ fn run_replay(args: ReplayArgs) -> Result<()> {
         seconds,
         stats.records as f64 / seconds.max(1e-9),
         stats.outputs,
-        track_rows
+        track_rows,
+        alert_rows
     );
     if let Some(published) = published {
         println!("published {published} messages, every one acknowledged");
@@ -292,6 +310,7 @@ fn main() -> ExitCode {
             speed,
             max: _,
             out,
+            alerts,
             outputs,
             t0,
             publish,
@@ -305,6 +324,7 @@ fn main() -> ExitCode {
                 config,
                 pace: speed.map_or(Pace::Max, Pace::Speed),
                 out,
+                alerts,
                 outputs,
                 t0,
                 publish,

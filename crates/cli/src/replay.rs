@@ -29,11 +29,11 @@ use picket_engine::{
 };
 use picket_record::engine::{Step, to_step};
 use picket_record::{Entry, Reader, RecordError, RecordKind, RecordRef};
-use picket_schema::{CodecError, TimeError, Timestamp, TrackStatus};
+use picket_schema::{AlertKind, CodecError, TimeError, Timestamp, TrackStatus};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::formats::{TrackRecord, write_record};
+use crate::formats::{AlertRecord, TrackRecord, write_record};
 
 /// Why a replay failed.
 #[derive(Debug, Error)]
@@ -737,21 +737,16 @@ impl Drop for OutputsWriter {
     }
 }
 
-/// Writes confirmed and coasting track states in the neutral
-/// `tracks.jsonl` format: `x`/`y` the ENU east/north position, `vx`/`vy`
-/// the ENU velocity, `t` seconds after `t0`.
+/// A JSON Lines file of neutral records, written through a buffer.
 #[derive(Debug)]
-pub struct TracksWriter {
+struct RowsFile {
     path: PathBuf,
     out: BufWriter<File>,
-    t0_us: i64,
-    /// Rows written.
-    pub rows: u64,
+    rows: u64,
 }
 
-impl TracksWriter {
-    /// Creates (truncating) `path`; times are written relative to `t0_us`.
-    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
+impl RowsFile {
+    fn create(path: &Path) -> Result<Self, ReplayError> {
         let file = File::create(path).map_err(|source| ReplayError::Io {
             path: path.to_owned(),
             source,
@@ -759,9 +754,52 @@ impl TracksWriter {
         Ok(Self {
             path: path.to_owned(),
             out: BufWriter::new(file),
-            t0_us,
             rows: 0,
         })
+    }
+
+    fn write<T: Serialize>(&mut self, row: &T) -> Result<(), ReplayError> {
+        self.rows += 1;
+        write_record(&mut self.out, row).map_err(|source| ReplayError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn finish(mut self) -> Result<(), ReplayError> {
+        self.out.flush().map_err(|source| ReplayError::Io {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+/// Seconds from `t0_us` to `time`, the neutral formats' `t`.
+fn seconds_after(time: Timestamp, t0_us: i64) -> f64 {
+    (time.as_unix_micros() - t0_us) as f64 / 1e6
+}
+
+/// Writes confirmed and coasting track states in the neutral
+/// `tracks.jsonl` format: `x`/`y` the ENU east/north position, `vx`/`vy`
+/// the ENU velocity, `t` seconds after `t0`.
+#[derive(Debug)]
+pub struct TracksWriter {
+    file: RowsFile,
+    t0_us: i64,
+}
+
+impl TracksWriter {
+    /// Creates (truncating) `path`; times are written relative to `t0_us`.
+    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
+        Ok(Self {
+            file: RowsFile::create(path)?,
+            t0_us,
+        })
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.file.rows
     }
 
     /// Writes the output's track state, if it is a confirmed or coasting
@@ -774,27 +812,68 @@ impl TracksWriter {
         if !matches!(track.status, TrackStatus::Confirmed | TrackStatus::Coasting) {
             return Ok(());
         }
-        let row = TrackRecord {
-            t: (track.time.as_unix_micros() - self.t0_us) as f64 / 1e6,
+        self.file.write(&TrackRecord {
+            t: seconds_after(track.time, self.t0_us),
             track_id: track.track_id,
             x: track.enu.east_m,
             y: track.enu.north_m,
             vx: track.velocity.east_mps,
             vy: track.velocity.north_mps,
-        };
-        self.rows += 1;
-        write_record(&mut self.out, &row).map_err(|source| ReplayError::Io {
-            path: self.path.clone(),
-            source,
         })
     }
 
     /// Flushes the file.
-    pub fn finish(mut self) -> Result<(), ReplayError> {
-        self.out.flush().map_err(|source| ReplayError::Io {
-            path: self.path,
-            source,
+    pub fn finish(self) -> Result<(), ReplayError> {
+        self.file.finish()
+    }
+}
+
+/// Writes radiation alerts in the neutral `alerts.jsonl` format that
+/// `picket-sim score --alerts` reads: `t` seconds after `t0`, the
+/// detector, and the tracks the alert named.
+#[derive(Debug)]
+pub struct AlertsWriter {
+    file: RowsFile,
+    t0_us: i64,
+}
+
+impl AlertsWriter {
+    /// Creates (truncating) `path`; times are written relative to `t0_us`.
+    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
+        Ok(Self {
+            file: RowsFile::create(path)?,
+            t0_us,
         })
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.file.rows
+    }
+
+    /// Writes the output, if it is a radiation alert.
+    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        let OutputMessage::Alert(alert) = &output.message else {
+            return Ok(());
+        };
+        let AlertKind::Radiation {
+            detector,
+            track_ids,
+            ..
+        } = &alert.kind
+        else {
+            return Ok(());
+        };
+        self.file.write(&AlertRecord {
+            t: seconds_after(alert.time, self.t0_us),
+            detector: detector.to_string(),
+            track_ids: track_ids.clone(),
+        })
+    }
+
+    /// Flushes the file.
+    pub fn finish(self) -> Result<(), ReplayError> {
+        self.file.finish()
     }
 }
 
