@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
@@ -737,83 +738,29 @@ impl Drop for OutputsWriter {
     }
 }
 
-/// A JSON Lines file of neutral records, written through a buffer.
-#[derive(Debug)]
-struct RowsFile {
-    path: PathBuf,
-    out: BufWriter<File>,
-    rows: u64,
-}
-
-impl RowsFile {
-    fn create(path: &Path) -> Result<Self, ReplayError> {
-        let file = File::create(path).map_err(|source| ReplayError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Ok(Self {
-            path: path.to_owned(),
-            out: BufWriter::new(file),
-            rows: 0,
-        })
-    }
-
-    fn write<T: Serialize>(&mut self, row: &T) -> Result<(), ReplayError> {
-        self.rows += 1;
-        write_record(&mut self.out, row).map_err(|source| ReplayError::Io {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn finish(mut self) -> Result<(), ReplayError> {
-        self.out.flush().map_err(|source| ReplayError::Io {
-            path: self.path,
-            source,
-        })
-    }
-}
-
 /// Seconds from `t0_us` to `time`, the neutral formats' `t`.
 fn seconds_after(time: Timestamp, t0_us: i64) -> f64 {
     (time.as_unix_micros() - t0_us) as f64 / 1e6
 }
 
-/// Writes confirmed and coasting track states in the neutral
-/// `tracks.jsonl` format: `x`/`y` the ENU east/north position, `vx`/`vy`
-/// the ENU velocity, `t` seconds after `t0`.
-#[derive(Debug)]
-pub struct TracksWriter {
-    file: RowsFile,
-    t0_us: i64,
+/// A neutral record that some engine outputs become.
+pub trait FromOutput: Serialize + Sized {
+    /// The record for `output`, if it makes one; `t` counts seconds from
+    /// `t0_us`.
+    fn from_output(output: &Output, t0_us: i64) -> Option<Self>;
 }
 
-impl TracksWriter {
-    /// Creates (truncating) `path`; times are written relative to `t0_us`.
-    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
-        Ok(Self {
-            file: RowsFile::create(path)?,
-            t0_us,
-        })
-    }
-
-    /// Rows written.
-    pub fn rows(&self) -> u64 {
-        self.file.rows
-    }
-
-    /// Writes the output's track state, if it is a confirmed or coasting
-    /// track (tentative tracks are not tracks yet; a deleted track's last
-    /// message repeats its final state).
-    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+/// Confirmed and coasting track states (`tracks.jsonl`): `x`/`y` the ENU
+/// east/north position, `vx`/`vy` the ENU velocity. Tentative tracks are
+/// not tracks yet, and a deleted track's last message repeats its final
+/// state.
+impl FromOutput for TrackRecord {
+    fn from_output(output: &Output, t0_us: i64) -> Option<Self> {
         let OutputMessage::Track(track) = &output.message else {
-            return Ok(());
+            return None;
         };
-        if !matches!(track.status, TrackStatus::Confirmed | TrackStatus::Coasting) {
-            return Ok(());
-        }
-        self.file.write(&TrackRecord {
-            t: seconds_after(track.time, self.t0_us),
+        matches!(track.status, TrackStatus::Confirmed | TrackStatus::Coasting).then(|| Self {
+            t: seconds_after(track.time, t0_us),
             track_id: track.track_id,
             x: track.enu.east_m,
             y: track.enu.north_m,
@@ -821,40 +768,14 @@ impl TracksWriter {
             vy: track.velocity.north_mps,
         })
     }
-
-    /// Flushes the file.
-    pub fn finish(self) -> Result<(), ReplayError> {
-        self.file.finish()
-    }
 }
 
-/// Writes radiation alerts in the neutral `alerts.jsonl` format that
-/// `picket-sim score --alerts` reads: `t` seconds after `t0`, the
-/// detector, and the tracks the alert named.
-#[derive(Debug)]
-pub struct AlertsWriter {
-    file: RowsFile,
-    t0_us: i64,
-}
-
-impl AlertsWriter {
-    /// Creates (truncating) `path`; times are written relative to `t0_us`.
-    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
-        Ok(Self {
-            file: RowsFile::create(path)?,
-            t0_us,
-        })
-    }
-
-    /// Rows written.
-    pub fn rows(&self) -> u64 {
-        self.file.rows
-    }
-
-    /// Writes the output, if it is a radiation alert.
-    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+/// Radiation alerts (`alerts.jsonl`, which `picket-sim score --alerts`
+/// reads): the detector and the tracks the alert named.
+impl FromOutput for AlertRecord {
+    fn from_output(output: &Output, t0_us: i64) -> Option<Self> {
         let OutputMessage::Alert(alert) = &output.message else {
-            return Ok(());
+            return None;
         };
         let AlertKind::Radiation {
             detector,
@@ -862,18 +783,71 @@ impl AlertsWriter {
             ..
         } = &alert.kind
         else {
-            return Ok(());
+            return None;
         };
-        self.file.write(&AlertRecord {
-            t: seconds_after(alert.time, self.t0_us),
+        Some(Self {
+            t: seconds_after(alert.time, t0_us),
             detector: detector.to_string(),
             track_ids: track_ids.clone(),
         })
     }
+}
+
+/// Writes the outputs that make an `R` as a JSON Lines file of them,
+/// through a buffer, with times relative to `t0`.
+#[derive(Debug)]
+pub struct NeutralWriter<R> {
+    path: PathBuf,
+    out: BufWriter<File>,
+    t0_us: i64,
+    rows: u64,
+    row: PhantomData<R>,
+}
+
+/// `picket replay --out`.
+pub type TracksWriter = NeutralWriter<TrackRecord>;
+/// `picket replay --alerts`.
+pub type AlertsWriter = NeutralWriter<AlertRecord>;
+
+impl<R: FromOutput> NeutralWriter<R> {
+    /// Creates (truncating) `path`; times are written relative to `t0_us`.
+    pub fn create(path: &Path, t0_us: i64) -> Result<Self, ReplayError> {
+        let file = File::create(path).map_err(|source| ReplayError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+            t0_us,
+            rows: 0,
+            row: PhantomData,
+        })
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Writes the output's record, if it makes one.
+    pub fn write(&mut self, output: &Output) -> Result<(), ReplayError> {
+        let Some(row) = R::from_output(output, self.t0_us) else {
+            return Ok(());
+        };
+        self.rows += 1;
+        write_record(&mut self.out, &row).map_err(|source| ReplayError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
 
     /// Flushes the file.
-    pub fn finish(self) -> Result<(), ReplayError> {
-        self.file.finish()
+    pub fn finish(mut self) -> Result<(), ReplayError> {
+        self.out.flush().map_err(|source| ReplayError::Io {
+            path: self.path,
+            source,
+        })
     }
 }
 
