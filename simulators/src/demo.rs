@@ -355,7 +355,7 @@ async fn run_live(options: &DemoOptions) -> Result<LiveRun, DemoError> {
         return Err(DemoError::Daemon(detail));
     }
 
-    let publisher = Publisher::connect(
+    let mut publisher = Publisher::connect(
         &host,
         port,
         &format!("picket-sim-sensors-{}", std::process::id()),
@@ -382,7 +382,7 @@ async fn run_live(options: &DemoOptions) -> Result<LiveRun, DemoError> {
         &scenario.events,
         &mut encoder,
         &mut ports,
-        &publisher,
+        &mut publisher,
         no_stop,
     )
     .await?;
@@ -405,7 +405,8 @@ async fn run_live(options: &DemoOptions) -> Result<LiveRun, DemoError> {
         .map_err(|_| DemoError::Daemon("did not stop within 20 s".into()))?
         .map_err(|e| DemoError::Daemon(e.to_string()))?
         .map_err(|e| DemoError::Daemon(e.to_string()))?;
-    publisher.close().await;
+    // picketd has stopped: what the broker still holds is moot.
+    let _ = publisher.close(DRAIN_BOUND).await;
     // Outputs published during the final flush are on their way.
     let _ = watcher
         .wait_for(Duration::from_secs(2), |s| {

@@ -142,6 +142,10 @@ pub struct Publisher {
     client: AsyncClient,
     task: JoinHandle<()>,
     connected: watch::Receiver<bool>,
+    /// Publishes handed to the client.
+    published: u64,
+    /// PUBACKs received, counted by the event loop task.
+    acked: watch::Receiver<u64>,
 }
 
 impl Publisher {
@@ -152,11 +156,14 @@ impl Publisher {
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, eventloop) = AsyncClient::new(options, 4096);
         let (connected_tx, connected) = watch::channel(false);
-        let task = tokio::spawn(drive(eventloop, connected_tx));
+        let (acked_tx, acked) = watch::channel(0);
+        let task = tokio::spawn(drive(eventloop, connected_tx, acked_tx));
         Self {
             client,
             task,
             connected,
+            published: 0,
+            acked,
         }
     }
 
@@ -171,26 +178,51 @@ impl Publisher {
     }
 
     /// Publishes `payload` on `topic` at QoS 1.
-    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), rumqttc::ClientError> {
+    pub async fn publish(
+        &mut self,
+        topic: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), rumqttc::ClientError> {
         self.client
             .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
+            .await?;
+        self.published += 1;
+        Ok(())
     }
 
-    /// Disconnects after what was queued has gone out (bounded).
-    pub async fn close(self) {
+    /// Waits (up to `bound`) until the broker has acknowledged every
+    /// publish, then disconnects; returns how many were never
+    /// acknowledged.
+    ///
+    /// Disconnecting at once lost the last publishes: the event loop stops
+    /// when it hands out the DISCONNECT, and what it had not written to
+    /// the socket yet went with it (the last 2 of 478 in a playback). A
+    /// broker's PUBACK means it has the message and will deliver it.
+    pub async fn close(mut self, bound: Duration) -> u64 {
+        let published = self.published;
+        let _ = tokio::time::timeout(bound, self.acked.wait_for(|acked| *acked >= published)).await;
+        let unacked = published.saturating_sub(*self.acked.borrow());
         let _ = self.client.disconnect().await;
         let _ = tokio::time::timeout(Duration::from_secs(3), self.task).await;
+        unacked
     }
 }
 
-/// Polls the event loop until disconnected; a broker not up yet is retried
-/// with a short pause (rumqttc reconnects on the next poll, at once).
-async fn drive(mut eventloop: EventLoop, connected: watch::Sender<bool>) {
+/// Polls the event loop until disconnected, counting PUBACKs; a broker not
+/// up yet is retried with a short pause (rumqttc reconnects on the next
+/// poll, at once).
+async fn drive(
+    mut eventloop: EventLoop,
+    connected: watch::Sender<bool>,
+    acked: watch::Sender<u64>,
+) {
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
                 let _ = connected.send(true);
+            }
+            Ok(Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                acked.send_modify(|count| *count += 1);
             }
             Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
             Ok(_) => {}
@@ -219,7 +251,7 @@ pub async fn play_events(
     events: &[SensorEvent],
     encoder: &mut Encoder,
     ports: &mut [VirtualPort],
-    publisher: &Publisher,
+    publisher: &mut Publisher,
     mut stop: watch::Receiver<bool>,
 ) -> Result<SendReport, LiveError> {
     let site = config.site.clone().unwrap_or_else(default_site);

@@ -351,7 +351,7 @@ fn run_sensors(
             eprintln!("{sensor}: {path}");
         }
         tokio::time::sleep(std::time::Duration::from_secs_f64(wait.max(0.0))).await;
-        let publisher =
+        let mut publisher =
             Publisher::connect(&host, port, &format!("picket-sim-{}", std::process::id()));
         let clock = Clock {
             start_us: picketd::now().as_unix_micros() + 300_000,
@@ -372,11 +372,11 @@ fn run_sensors(
             &scenario.events,
             &mut encoder,
             &mut ports,
-            &publisher,
+            &mut publisher,
             stopped,
         )
         .await?;
-        publisher.close().await;
+        let unacked = publisher.close(DRAIN_BOUND).await;
         let unread = drain(&ports, DRAIN_BOUND).await?;
         eprintln!(
             "sent {} frames ({} bytes) on {} ptys and {} MQTT messages",
@@ -388,7 +388,10 @@ fn run_sensors(
         if unread > 0 {
             eprintln!("{unread} bytes written to the ptys were never read (is picketd running?)");
         }
-        anyhow::Ok(unread == 0)
+        if unacked > 0 {
+            eprintln!("{unacked} MQTT messages were never acknowledged by the broker");
+        }
+        anyhow::Ok(unread == 0 && unacked == 0)
     })
 }
 
@@ -493,8 +496,8 @@ fn main() -> ExitCode {
             }
             let report = runtime()?.block_on(play(&args.recording, &options))?;
             eprintln!("{report}");
-            // Bytes picketd never read are lost input: fail the run.
-            anyhow::Ok(report.serial_unread_bytes == 0)
+            // Input picketd may never have seen: fail the run.
+            anyhow::Ok(report.serial_unread_bytes == 0 && report.mqtt_unacked == 0)
         })(),
         Command::Score {
             truth,

@@ -82,6 +82,9 @@ pub struct PlayReport {
     pub mqtt_messages: u64,
     /// Ticks and flushes skipped (picketd makes its own).
     pub skipped: u64,
+    /// MQTT payloads the broker had not acknowledged when playback ended
+    /// (after waiting [`DRAIN_BOUND`]).
+    pub mqtt_unacked: u64,
     /// Bytes written to the ptys that nobody had read when playback ended
     /// (after waiting [`DRAIN_BOUND`] for picketd): lost when the ptys close.
     pub serial_unread_bytes: u64,
@@ -109,6 +112,13 @@ impl fmt::Display for PlayReport {
             self.mqtt_messages,
             self.skipped
         )?;
+        if self.mqtt_unacked > 0 {
+            write!(
+                f,
+                "; {} MQTT messages were never acknowledged",
+                self.mqtt_unacked
+            )?;
+        }
         if self.serial_unread_bytes > 0 {
             write!(
                 f,
@@ -179,7 +189,7 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
         ports.insert(source.clone(), (port, FrameDecoder::new()));
     }
     tokio::time::sleep(options.wait).await;
-    let publisher = Publisher::connect(
+    let mut publisher = Publisher::connect(
         &options.host,
         options.port,
         &format!("picket-sim-play-{}", std::process::id()),
@@ -189,7 +199,7 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
         return Err(PlayError::Live(LiveError::NotConnected));
     }
     let Some(first_us) = first_us else {
-        publisher.close().await;
+        publisher.close(DRAIN_BOUND).await;
         return Ok(report);
     };
     let start = tokio::time::Instant::now();
@@ -281,7 +291,7 @@ pub async fn play(dir: &Path, options: &PlayOptions) -> Result<PlayReport, PlayE
             RecordKind::Tick | RecordKind::Flush | RecordKind::Release => {}
         }
     }
-    publisher.close().await;
+    report.mqtt_unacked = publisher.close(DRAIN_BOUND).await;
     let ports: Vec<VirtualPort> = ports.into_values().map(|(port, _)| port).collect();
     report.serial_unread_bytes = drain(&ports, DRAIN_BOUND).await?;
     Ok(report)

@@ -154,7 +154,7 @@ async fn live_run(config: &ScenarioConfig, scenario: &Scenario, broker: u16, dir
     assert!(ports.len() >= 10, "one pty per serial sensor");
     let paths = port_paths(&ports);
     let daemon = start_daemon(config, broker, &paths, &dir.join("state"), "live").await;
-    let publisher = Publisher::connect("127.0.0.1", broker, "sim-sensors-pub");
+    let mut publisher = Publisher::connect("127.0.0.1", broker, "sim-sensors-pub");
     let clock = Clock {
         start_us: picketd::now().as_unix_micros() + 300_000,
         speed: SPEED,
@@ -166,14 +166,14 @@ async fn live_run(config: &ScenarioConfig, scenario: &Scenario, broker: u16, dir
         &scenario.events,
         &mut encoder,
         &mut ports,
-        &publisher,
+        &mut publisher,
         no_stop,
     )
     .await
     .unwrap();
     assert_eq!(drain(&ports, DRAIN_BOUND).await.unwrap(), 0);
     let (report, seen) = daemon.stop().await;
-    publisher.close().await;
+    let _ = publisher.close(DRAIN_BOUND).await;
     // picketd read (and recorded) the slave ends through links named by
     // sensor id.
     Live {
@@ -269,11 +269,17 @@ async fn a_recording_played_back_onto_ptys_and_mqtt_drives_picketd_to_the_same_r
     assert_eq!(played.serial_undecodable, 0);
     assert_eq!(played.mqtt_messages, live.sent.mqtt_messages);
     assert_eq!(report.engine.dropped.total(), 0, "{:?}", report.engine);
-    // Every frame and message was sent again (above) and read: play waits
-    // for picketd to read the last bytes before closing the ptys (closing
-    // them discarded what was unread: 741 of 743 on a loaded machine).
+    // Every frame and message was sent again (above) and arrived: play
+    // waits for picketd to read the last pty bytes (closing a pty discards
+    // what is unread) and for the broker to acknowledge the last MQTT
+    // messages (disconnecting at once lost them): 741 of 743 before.
     assert_eq!(played.serial_unread_bytes, 0);
-    assert_eq!(report.engine.messages, live.report.engine.messages);
+    assert_eq!(played.mqtt_unacked, 0);
+    assert_eq!(
+        report.engine.messages, live.report.engine.messages,
+        "live {:#?}\nplayed {:#?}",
+        live.report, report
+    );
 
     // Played at the recorded pace, sensor time s was stamped
     // start_wall + (s - first_record): the same clock, shifted.
