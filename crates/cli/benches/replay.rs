@@ -4,6 +4,11 @@
 //! JSON-encoded and written as `--outputs FILE` does (to a file in the
 //! bench's temporary directory).
 //!
+//! `tracker_only` times picket-track alone on the scans the engine hands it
+//! for the same recording (built directly, checked against the engine's
+//! scan and detection counts): the part of the replay that must run in
+//! order on one thread, a floor under the whole loop.
+//!
 //! The recording is tests/support/recording.rs's site: two radars (serial
 //! frames in 64-byte reads, MQTT JSON), 20 targets, a tick every 100 ms,
 //! one hour: about 100,000 records, recorded as picketd records.
@@ -21,6 +26,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use picket_cli::replay::{OutputsWriter, Pace, replay};
 use picket_engine::Engine;
 use picket_record::Reader;
+use picket_track::Tracker;
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
@@ -48,6 +54,26 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             || Engine::new(recording::config()).unwrap(),
             |mut engine| black_box(recording::replay_max(dir.path(), &mut engine)),
+            BatchSize::PerIteration,
+        );
+    });
+    let scans = recording::tracker_scans(3600, 20);
+    let mut engine = Engine::new(recording::config()).unwrap();
+    recording::replay_max(dir.path(), &mut engine);
+    let detections: usize = scans.iter().map(|(_, scan)| scan.len()).sum();
+    assert_eq!(engine.counters().scans, scans.len() as u64);
+    assert_eq!(engine.counters().detections, detections as u64);
+    let tracker_config = recording::config().tracker.tracker_config();
+    group.bench_function("tracker_only", |b| {
+        b.iter_batched(
+            || Tracker::new(tracker_config.clone()).unwrap(),
+            |mut tracker| {
+                let mut events = 0usize;
+                for (time, scan) in &scans {
+                    events += tracker.handle_scan(*time, scan).unwrap().len();
+                }
+                black_box(events)
+            },
             BatchSize::PerIteration,
         );
     });
