@@ -226,6 +226,72 @@ async fn message_above_the_limit_is_retried_at_the_backoff_pace_not_in_a_loop() 
     daemon.shutdown().await;
 }
 
+/// A channel with room for 64 inputs but about 300 KiB: 100 KiB payloads
+/// are refused by bytes after the third, counted, and the bytes the engine
+/// gives back let the next one in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_are_refused_by_bytes_before_the_item_count() {
+    const PAYLOAD: usize = 100 * 1024;
+    // Room for three payloads, and for warm-up messages still in flight.
+    const BUDGET: usize = 3 * PAYLOAD + 1024;
+    let broker = Mosquitto::start().unwrap();
+    let mut s = settings(broker.port());
+    s.subscriptions = vec!["sensors/+/reports".to_string()];
+    let mut daemon = Daemon::start_in(tempfile::tempdir().unwrap(), s, 64, BUDGET);
+    daemon.wait_connected().await;
+    let warm =
+        recv_while_publishing(&mut daemon, broker.port(), "sensors/a/reports", b"warm").await;
+    daemon.inputs.done(&warm);
+    let before = daemon.counters.snapshot();
+    let publisher = Subscriber::connect_with(broker.port(), "pub-bytes", &["unused/x"], true)
+        .await
+        .unwrap();
+    let publish = |i: u8| publisher.publish("sensors/a/reports", vec![i; PAYLOAD], false);
+    let dropped_since =
+        |daemon: &Daemon| daemon.counters.snapshot().inputs_dropped - before.inputs_dropped;
+    for i in 0..10u8 {
+        publish(i).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while dropped_since(&daemon) < 7 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            daemon.counters.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The first three, in order and whole; one given back.
+    let mut payloads = Vec::new();
+    while let Some(input) = daemon.inputs.try_recv() {
+        if input.bytes != b"warm" {
+            payloads.push(input);
+        }
+    }
+    let firsts: Vec<u8> = payloads.iter().map(|input| input.bytes[0]).collect();
+    assert_eq!(firsts, [0, 1, 2]);
+    assert!(payloads.iter().all(|input| input.bytes.len() == PAYLOAD));
+    daemon.inputs.done(&payloads[0]);
+    // One payload's bytes back: the next fits, the one after does not.
+    publish(10).await.unwrap();
+    let next = tokio::time::timeout(WAIT, daemon.inputs.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.bytes, vec![10; PAYLOAD]);
+    publish(11).await.unwrap();
+    while dropped_since(&daemon) < 8 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            daemon.counters.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dropped_since(&daemon), 8);
+    daemon.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_input_channel_drops_are_counted_and_later_inputs_flow() {
     let broker = Mosquitto::start().unwrap();
@@ -235,7 +301,9 @@ async fn full_input_channel_drops_are_counted_and_later_inputs_flow() {
     daemon.wait_connected().await;
     // Make sure the subscription is active.
     let _ = recv_while_publishing(&mut daemon, broker.port(), "sensors/a/reports", b"warm").await;
-    while daemon.inputs.try_recv().is_ok() {}
+    while let Some(input) = daemon.inputs.try_recv() {
+        daemon.inputs.done(&input);
+    }
     let before = daemon.counters.snapshot().inputs_received;
     let publisher = Subscriber::connect_with(broker.port(), "pub-3", &["unused/x"], true)
         .await
@@ -258,7 +326,9 @@ async fn full_input_channel_drops_are_counted_and_later_inputs_flow() {
     let c = daemon.counters.snapshot();
     assert!(c.inputs_dropped >= 18, "{c:?}");
     // Draining the channel lets new inputs in again.
-    while daemon.inputs.try_recv().is_ok() {}
+    while let Some(input) = daemon.inputs.try_recv() {
+        daemon.inputs.done(&input);
+    }
     let again =
         recv_while_publishing(&mut daemon, broker.port(), "sensors/a/reports", b"after").await;
     assert_eq!(again.bytes, b"after");

@@ -136,7 +136,7 @@ async fn unacked_entries_survive_a_daemon_crash_and_are_sent_after_restart() {
     let n = daemon.enqueue(300).len() as u64;
     let dir = daemon.kill().await;
     // Restarted (same state dir) with the right broker: everything goes out.
-    let daemon = Daemon::start_in(dir, settings(broker.port()), 16);
+    let daemon = Daemon::start_in(dir, settings(broker.port()), 16, Daemon::INPUT_BYTES);
     sub.wait_for(WAIT, |m| complete(&seqs_on(m, ALERTS), n))
         .await
         .unwrap_or_else(|_| panic!("gaps {:?}", gaps(&seqs_on(&sub.messages(), ALERTS), n)));

@@ -63,8 +63,13 @@ pub mod defaults {
     /// Where the outbox lives; `StateDirectory=picket` in the unit.
     pub const STATE_DIR: &str = "/var/lib/picket";
     /// Raw inputs queued for the engine (serial chunks and MQTT payloads):
-    /// about a second and a half at 10,000 inputs/s, a few MB at most.
+    /// about a second and a half at 10,000 inputs/s.
     pub const INPUT_CHANNEL_CAPACITY: usize = 16_384;
+    /// Bytes of raw input queued for the engine, MiB. The item count alone
+    /// allows 4 GiB of 256 KiB MQTT payloads; 32 MiB is 8,192 full serial
+    /// reads or 128 payloads at the default packet limit, and the item
+    /// count binds first for sensor reports of a few hundred bytes.
+    pub const INPUT_CHANNEL_MIB: u64 = 32;
     /// Engine tick period, ms: how often time is advanced without input
     /// (reorder release, coasting, silence), and the watchdog loop period.
     pub const TICK_INTERVAL_MS: u64 = 100;
@@ -90,6 +95,9 @@ pub mod defaults {
     /// Items queued for the recorder thread: several seconds at 10,000
     /// inputs/s, so an fsync stall on slow flash costs nothing.
     pub const RECORDING_QUEUE_CAPACITY: usize = 65_536;
+    /// Bytes of raw input queued for the recorder thread, MiB: the same
+    /// reasoning as [`INPUT_CHANNEL_MIB`].
+    pub const RECORDING_QUEUE_MIB: u64 = 32;
     /// Reopen attempts after a recording failure, s.
     pub const RECORDING_RETRY_INTERVAL_S: u64 = 30;
 }
@@ -183,14 +191,22 @@ impl Default for StateConfig {
     }
 }
 
+/// Upper bound of the `*_mib` queue budgets: 4 GiB, far beyond a tower's
+/// memory, only to keep the byte count in range.
+pub const MAX_QUEUE_MIB: u64 = 4_096;
+
 /// `[daemon]`: the shell's own knobs.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DaemonSettings {
     /// Capacity of the engine's input channel (serial chunks and MQTT
-    /// payloads). Full: serial waits `input_full_wait_ms` then drops, MQTT
-    /// drops at once; both count.
+    /// payloads), items. Full: serial waits `input_full_wait_ms` then drops,
+    /// MQTT drops at once; both count.
     pub input_channel_capacity: usize,
+    /// Most bytes of input the engine's channel holds, MiB, whatever the
+    /// item count: full is handled as above. At least the largest input
+    /// (`mqtt.max_incoming_packet_bytes`, a serial `read_buffer_bytes`).
+    pub input_channel_mib: u64,
     /// Engine tick period, ms.
     pub tick_interval_ms: u64,
     /// Status message refresh period, ms.
@@ -207,10 +223,24 @@ pub struct DaemonSettings {
     pub log_filter: String,
 }
 
+impl DaemonSettings {
+    /// `input_channel_mib` in bytes.
+    pub fn input_channel_bytes(&self) -> usize {
+        mib_to_bytes(self.input_channel_mib)
+    }
+}
+
+/// `mib` MiB in bytes, saturating (validation keeps it within
+/// [`MAX_QUEUE_MIB`]).
+pub fn mib_to_bytes(mib: u64) -> usize {
+    usize::try_from(mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX)
+}
+
 impl Default for DaemonSettings {
     fn default() -> Self {
         Self {
             input_channel_capacity: defaults::INPUT_CHANNEL_CAPACITY,
+            input_channel_mib: defaults::INPUT_CHANNEL_MIB,
             tick_interval_ms: defaults::TICK_INTERVAL_MS,
             status_interval_ms: defaults::STATUS_INTERVAL_MS,
             shutdown_timeout_ms: defaults::SHUTDOWN_TIMEOUT_MS,
@@ -427,6 +457,23 @@ impl Config {
             .map_err(|(key, message)| invalid(key, message))?;
         validate_daemon(&daemon).map_err(|(key, message)| invalid(key, message))?;
         validate_mqtt(&mqtt).map_err(|(key, message)| invalid(key, message))?;
+        let largest_input = serial
+            .iter()
+            .map(|port| port.read_buffer_bytes)
+            .fold(mqtt.max_incoming_packet_bytes, usize::max);
+        for (key, bytes) in [
+            ("daemon.input_channel_mib", daemon.input_channel_bytes()),
+            ("recording.queue_mib", recording.queue_bytes()),
+        ] {
+            if bytes < largest_input {
+                return Err(invalid(
+                    key.into(),
+                    format!(
+                        "must hold the largest input, {largest_input} bytes (mqtt.max_incoming_packet_bytes or a serial read_buffer_bytes)"
+                    ),
+                ));
+            }
+        }
         if daemon.shutdown_timeout_ms <= mqtt.drain_timeout_ms {
             return Err(invalid(
                 "daemon.shutdown_timeout_ms".into(),
@@ -607,6 +654,12 @@ fn validate_daemon(daemon: &DaemonSettings) -> Result<(), (String, String)> {
         return Err((
             key("input_channel_capacity"),
             "must be within 1..=16777216".into(),
+        ));
+    }
+    if !(1..=MAX_QUEUE_MIB).contains(&daemon.input_channel_mib) {
+        return Err((
+            key("input_channel_mib"),
+            format!("must be within 1..={MAX_QUEUE_MIB}"),
         ));
     }
     for (field, value, max) in [
@@ -944,6 +997,31 @@ dir = "/tmp/picket-state"
         );
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("sensors[0].serial_port"), "{error}");
+    }
+
+    #[test]
+    fn queue_budgets_must_hold_the_largest_input() {
+        // 2 MiB MQTT packets do not fit a 1 MiB input channel.
+        let text = format!(
+            "{}\n[daemon]\ninput_channel_mib = 1\n",
+            MINIMAL.replace("port = 1883", "port = 1883\nmax_incoming_packet_bytes = 2097152")
+        );
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.key(), Some("daemon.input_channel_mib"), "{error}");
+        assert_eq!(error.line(), Some(text.lines().count()), "{error}");
+        assert!(error.to_string().contains("2097152 bytes"), "{error}");
+        // Nor a 1 MiB recorder queue; 2 MiB holds it.
+        let text = format!(
+            "{}\n[recording]\nqueue_mib = 1\n",
+            MINIMAL.replace("port = 1883", "port = 1883\nmax_incoming_packet_bytes = 2097152")
+        );
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.key(), Some("recording.queue_mib"), "{error}");
+        parse(&text.replace("queue_mib = 1", "queue_mib = 2")).unwrap();
+        // The defaults hold the default packet limit.
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.daemon.input_channel_bytes(), 32 << 20);
+        assert_eq!(config.recording.queue_bytes(), 32 << 20);
     }
 
     #[test]

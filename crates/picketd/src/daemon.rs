@@ -2,7 +2,8 @@
 //! task together, and takes them down in order.
 //!
 //! ```text
-//!  serial task (per port) ─┐  RawInput, bounded mpsc       engine thread (std)
+//!  serial task (per port) ─┐  RawInput, queue.rs (bounded   engine thread (std)
+//!                          │  in items and bytes)
 //!  MQTT task (sensor subs) ┴──────────────────────────────► Engine::handle_input
 //!                                                            Engine::handle_tick (every tick)
 //!                                                            Engine::handle_release (lag ran out)
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use picket_engine::{Engine, EngineCounters, Output, RawInput};
 use picket_schema::{DaemonState, SCHEMA_VERSION, SiteId, StatusMessage, Timestamp, Topics};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::background::BackgroundThread;
@@ -49,6 +50,7 @@ use crate::mqtt::{self, MqttCounters, MqttError, MqttReport};
 use crate::notify::{Notifier, NotifyError};
 use crate::outbox::{Outbox, OutboxError, lock};
 use crate::outbox_sync::{self, SyncWaker};
+use crate::queue::{self, InputReceiver};
 use crate::recording::{self, RecordingSender};
 use crate::serial::{self, PortExit, PortHealth};
 use crate::telemetry::{
@@ -236,10 +238,13 @@ pub async fn run_with(
         (None, None)
     };
 
-    // Every source shares one bounded channel. Full policy: serial waits a
-    // bounded time then drops (serial.rs), MQTT drops at once (mqtt.rs);
-    // both count.
-    let (input_tx, input_rx) = mpsc::channel::<RawInput>(config.daemon.input_channel_capacity);
+    // Every source shares one channel, bounded in items and in bytes. Full
+    // policy: serial waits a bounded time then drops (serial.rs), MQTT
+    // drops at once (mqtt.rs); both count.
+    let (input_tx, input_rx) = queue::input_queue(
+        config.daemon.input_channel_capacity,
+        config.daemon.input_channel_bytes(),
+    );
     let (status_tx, status_rx) = watch::channel(status_message(
         &site,
         started_at,
@@ -551,7 +556,7 @@ struct EngineExit {
 
 fn engine_thread(
     mut engine: Engine,
-    mut inputs: mpsc::Receiver<RawInput>,
+    mut inputs: InputReceiver,
     mut stop: watch::Receiver<bool>,
     context: EngineContext,
 ) -> EngineExit {
@@ -622,7 +627,7 @@ fn engine_thread(
                         // Every source is gone: only at shutdown.
                         break;
                     }
-                    handle_batch(&mut engine, &mut batch, &mut outputs, &context);
+                    handle_batch(&mut engine, &mut batch, &inputs, &mut outputs, &context);
                 }
             }
             release_armed = arm_release_timer(&engine, release_timer.as_mut());
@@ -636,17 +641,17 @@ fn engine_thread(
             let before = batch.len();
             while batch.len() < INPUT_BATCH {
                 match inputs.try_recv() {
-                    Ok(input) => batch.push(input),
-                    Err(_) => break,
+                    Some(input) => batch.push(input),
+                    None => break,
                 }
             }
             if batch.len() == before {
                 break;
             }
-            handle_batch(&mut engine, &mut batch, &mut outputs, &context);
+            handle_batch(&mut engine, &mut batch, &inputs, &mut outputs, &context);
         }
         let mut unprocessed = 0u64;
-        while inputs.try_recv().is_ok() {
+        while inputs.try_recv().is_some() {
             unprocessed += 1;
         }
         if unprocessed > 0 {
@@ -724,6 +729,7 @@ fn clear_previous_tracks(
 fn handle_batch(
     engine: &mut Engine,
     batch: &mut Vec<RawInput>,
+    inputs: &InputReceiver,
     outputs: &mut Vec<Output>,
     context: &EngineContext,
 ) {
@@ -740,6 +746,7 @@ fn handle_batch(
             recording.input(&input);
         }
         outputs.extend_from_slice(engine.handle_input(&input));
+        inputs.done(&input);
     }
     commit(outputs, context);
 }

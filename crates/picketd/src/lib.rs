@@ -9,6 +9,8 @@
 //! * [`outbox_sync`]: the thread that `fsync`s the outbox, so neither the
 //!   engine nor the publisher waits on the disk.
 //! * [`daemon`]: the wiring, the engine thread, graceful shutdown.
+//! * [`queue`]: the engine's input channel, bounded in items and in bytes,
+//!   and the byte budget the recorder's queue shares.
 //! * [`recording`]: every raw input, tick and flush recorded, on a thread
 //!   of its own, for `picket replay`.
 //! * [`notify`]: systemd readiness, watchdog and status.
@@ -27,6 +29,7 @@ pub mod mqtt;
 pub mod notify;
 pub mod outbox;
 pub mod outbox_sync;
+pub mod queue;
 pub mod recording;
 pub mod serial;
 pub mod telemetry;

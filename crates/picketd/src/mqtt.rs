@@ -38,7 +38,8 @@
 //!
 //! Payloads on [`MqttSettings::subscriptions`] become
 //! [`RawInput`]`{ source: Mqtt(topic) }` and are `try_send`-ed into the
-//! bounded engine input channel; when it is full the input is dropped,
+//! engine input channel ([`crate::queue`]); when it is full, in items or
+//! in bytes, the input is dropped,
 //! counted (`inputs_dropped`) and logged at most every 10 s.
 //!
 //! # Status
@@ -82,9 +83,10 @@ use rumqttc::{
     SubscribeReasonCode, TlsConfiguration, Transport,
 };
 use serde::Deserialize;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 
 use crate::outbox::{Outbox, OutboxError, lock};
+use crate::queue::InputSender;
 
 /// A connection that stayed up this long resets the reconnect backoff.
 pub const STABLE_CONNECTION: Duration = Duration::from_secs(10);
@@ -634,7 +636,7 @@ struct Task {
     topics: Topics,
     site: SiteId,
     outbox: Arc<Mutex<Outbox>>,
-    inputs: mpsc::Sender<RawInput>,
+    inputs: InputSender,
     status: watch::Receiver<StatusMessage>,
     counters: Arc<MqttCounters>,
     connected: bool,
@@ -851,7 +853,7 @@ impl Task {
                 tracing::warn!(
                     dropped = self.drops_since_log,
                     total = self.counters.inputs_dropped.load(Ordering::Relaxed),
-                    "mqtt: engine input channel full, sensor payloads dropped"
+                    "mqtt: engine input channel full (items or bytes), sensor payloads dropped"
                 );
                 self.last_drop_log = Some(Instant::now());
                 self.drops_since_log = 0;
@@ -938,7 +940,7 @@ pub async fn run(
     site: SiteId,
     outbox: Arc<Mutex<Outbox>>,
     outbox_ready: Arc<Notify>,
-    inputs: mpsc::Sender<RawInput>,
+    inputs: InputSender,
     status: watch::Receiver<StatusMessage>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<MqttReport, MqttError> {
@@ -962,7 +964,7 @@ pub async fn run_with_counters(
     site: SiteId,
     outbox: Arc<Mutex<Outbox>>,
     outbox_ready: Arc<Notify>,
-    inputs: mpsc::Sender<RawInput>,
+    inputs: InputSender,
     status: watch::Receiver<StatusMessage>,
     shutdown: impl Future<Output = ()>,
     counters: Arc<MqttCounters>,

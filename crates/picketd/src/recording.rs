@@ -16,8 +16,9 @@
 //!   order the engine handles them, each *before* the engine sees it, so the
 //!   input that upsets the engine is already on its way to disk, and replay
 //!   repeats the same sequence.
-//! * **Tracking never waits on the disk.** The queue is bounded
-//!   (`queue_capacity`); when it is full the item is dropped and counted
+//! * **Tracking never waits on the disk.** The queue is bounded, in items
+//!   (`queue_capacity`) and in bytes of recorded input (`queue_mib`, a
+//!   [`ByteBudget`]); when it is full the item is dropped and counted
 //!   ([`RecordingQueueFull`]), which leaves a gap in the recording but not
 //!   in the tracks.
 //! * **A failure stops recording loudly, then it resumes.** A failed write
@@ -44,6 +45,7 @@ use serde::Deserialize;
 
 use crate::background::BackgroundThread;
 use crate::config::defaults;
+use crate::queue::ByteBudget;
 use crate::telemetry::{
     DaemonCounters, InternalEvent, RecordingFailed, RecordingOpened, RecordingQueueFull,
     RecordingResumed,
@@ -74,6 +76,11 @@ pub struct RecordingSettings {
     /// Items queued for the recorder thread. Full: the item is dropped and
     /// counted (`daemon.recording_queue_drops`), tracking goes on.
     pub queue_capacity: usize,
+    /// Most bytes of input queued for the recorder thread, MiB, whatever
+    /// the item count; full is handled as above. At least the largest
+    /// input (`mqtt.max_incoming_packet_bytes`, a serial
+    /// `read_buffer_bytes`).
+    pub queue_mib: u64,
     /// After a failure, how often to try reopening the recording, s.
     pub retry_interval_s: u64,
 }
@@ -88,6 +95,7 @@ impl Default for RecordingSettings {
             max_total_mib: defaults::RECORDING_MAX_TOTAL_MIB,
             max_age_hours: defaults::RECORDING_MAX_AGE_HOURS,
             queue_capacity: defaults::RECORDING_QUEUE_CAPACITY,
+            queue_mib: defaults::RECORDING_QUEUE_MIB,
             retry_interval_s: defaults::RECORDING_RETRY_INTERVAL_S,
         }
     }
@@ -99,6 +107,11 @@ impl RecordingSettings {
         self.dir
             .clone()
             .unwrap_or_else(|| state_dir.join("recording"))
+    }
+
+    /// `queue_mib` in bytes.
+    pub fn queue_bytes(&self) -> usize {
+        crate::config::mib_to_bytes(self.queue_mib)
     }
 
     /// picket-record's settings for these.
@@ -131,6 +144,7 @@ impl RecordingSettings {
             ("max_segment_mib", self.max_segment_mib, 1, 4_096),
             ("retry_interval_s", self.retry_interval_s, 1, 86_400),
             ("queue_capacity", self.queue_capacity as u64, 1, 16_777_216),
+            ("queue_mib", self.queue_mib, 1, crate::config::MAX_QUEUE_MIB),
         ] {
             if !(min..=max).contains(&value) {
                 return Err((key(field), format!("must be within {min}..={max}")));
@@ -158,10 +172,23 @@ enum Item {
     Release(Timestamp),
 }
 
+impl Item {
+    /// What the item holds against the queue's byte budget: an input's
+    /// payload (the rest is small and counted by the item capacity).
+    fn bytes(&self) -> usize {
+        match self {
+            Item::Input(input) => input.bytes.len(),
+            Item::Tick(_) | Item::Flush(_) | Item::Release(_) => 0,
+        }
+    }
+}
+
 /// The engine thread's end of the recording: cheap, never blocks.
 #[derive(Debug)]
 pub struct RecordingSender {
     items: SyncSender<Item>,
+    /// Bytes of the queued inputs; the worker gives them back.
+    budget: Arc<ByteBudget>,
     counters: Arc<DaemonCounters>,
 }
 
@@ -187,12 +214,21 @@ impl RecordingSender {
     }
 
     fn send(&self, item: Item) {
+        let bytes = item.bytes();
+        if !self.budget.try_take(bytes) {
+            RecordingQueueFull.emit(&self.counters);
+            return;
+        }
         match self.items.try_send(item) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => RecordingQueueFull.emit(&self.counters),
+            Err(TrySendError::Full(_)) => {
+                self.budget.give_back(bytes);
+                RecordingQueueFull.emit(&self.counters);
+            }
             // The recorder thread only ends after this sender is dropped,
             // unless it panicked; count the loss either way.
             Err(TrySendError::Disconnected(_)) => {
+                self.budget.give_back(bytes);
                 self.counters.recording_lost.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -208,7 +244,9 @@ pub fn start(
     counters: Arc<DaemonCounters>,
 ) -> std::io::Result<(RecordingSender, BackgroundThread)> {
     let (items, queue) = std::sync::mpsc::sync_channel(settings.queue_capacity);
+    let budget = Arc::new(ByteBudget::new(settings.queue_bytes()));
     let worker = Worker {
+        budget: Arc::clone(&budget),
         dir,
         config: settings.recorder_config(),
         retry_interval: Duration::from_secs(settings.retry_interval_s),
@@ -220,7 +258,14 @@ pub fn start(
         last_retention: Instant::now(),
     };
     let thread = BackgroundThread::spawn("picketd-recorder", move || worker.run(queue))?;
-    Ok((RecordingSender { items, counters }, thread))
+    Ok((
+        RecordingSender {
+            items,
+            budget,
+            counters,
+        },
+        thread,
+    ))
 }
 
 /// How often retention runs besides segment rotation, so a quiet site
@@ -231,6 +276,8 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 struct Worker {
+    /// The queue's byte budget: given back as each item is taken off.
+    budget: Arc<ByteBudget>,
     dir: PathBuf,
     config: RecorderConfig,
     retry_interval: Duration,
@@ -249,7 +296,10 @@ impl Worker {
         self.try_open();
         loop {
             match queue.recv_timeout(IDLE_WAKE) {
-                Ok(item) => self.record(&item),
+                Ok(item) => {
+                    self.record(&item);
+                    self.budget.give_back(item.bytes());
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

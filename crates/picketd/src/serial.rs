@@ -28,11 +28,11 @@ use std::time::Duration;
 
 use picket_engine::{InputSource, RawInput};
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc::error::SendTimeoutError;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_serial::SerialPortBuilderExt;
 
 use crate::config::SerialPortConfig;
+use crate::queue::{InputSender, QueueRefusal};
 use crate::telemetry::{
     DaemonCounters, InternalEvent, SerialDisconnected, SerialInputDropped, SerialOpenFailed,
 };
@@ -141,7 +141,7 @@ pub enum PortExit {
 /// open, read, hand chunks to `inputs`, reopen with backoff on disconnect.
 pub async fn run_port(
     config: SerialPortConfig,
-    inputs: mpsc::Sender<RawInput>,
+    inputs: InputSender,
     health: Arc<PortHealth>,
     counters: Arc<DaemonCounters>,
     mut shutdown: watch::Receiver<bool>,
@@ -228,11 +228,11 @@ pub async fn run_port(
                                 received_at: crate::now(),
                                 bytes,
                             };
-                            match inputs.send_timeout(input, full_wait).await {
+                            match inputs.send_within(input, full_wait).await {
                                 Ok(()) => {
                                     health.chunks.fetch_add(1, Ordering::Relaxed);
                                 }
-                                Err(SendTimeoutError::Timeout(_)) => {
+                                Err(QueueRefusal::Full) => {
                                     health.dropped_chunks.fetch_add(1, Ordering::Relaxed);
                                     SerialInputDropped {
                                         port: &port,
@@ -240,7 +240,7 @@ pub async fn run_port(
                                     }
                                     .emit(&counters);
                                 }
-                                Err(SendTimeoutError::Closed(_)) => break ReadOutcome::EngineGone,
+                                Err(QueueRefusal::Closed) => break ReadOutcome::EngineGone,
                             }
                         }
                     }

@@ -415,7 +415,7 @@ impl InternalEvent for RecordingQueueFull {
         if log {
             tracing::warn!(
                 dropped_total = count,
-                "recording queue full: item not recorded (tracking continues)"
+                "recording queue full (items or bytes): item not recorded (tracking continues)"
             );
         }
     }

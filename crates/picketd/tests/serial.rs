@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use picketd::config::SerialPortConfig;
+use picketd::queue::input_queue;
 use picketd::serial::{PortExit, PortHealth, run_port};
 use picketd::telemetry::DaemonCounters;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_serial::SerialPortBuilderExt;
 
 struct Socat {
@@ -69,7 +70,7 @@ async fn port_is_exclusive_and_full_channel_drops_are_counted() {
     config.read_buffer_bytes = 64;
     // Capacity 1 and nobody reading: every chunk after the first waits
     // 10 ms, then is dropped and counted.
-    let (tx, mut rx) = mpsc::channel(1);
+    let (tx, mut rx) = input_queue(1, 1 << 20);
     let health = Arc::new(PortHealth::default());
     let counters = Arc::new(DaemonCounters::default());
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -122,7 +123,7 @@ async fn missing_port_is_retried_with_backoff_and_stops_on_shutdown() {
     let mut config = SerialPortConfig::new(dir.path().join("absent").to_str().unwrap());
     config.reconnect_min_ms = 20;
     config.reconnect_max_ms = 160;
-    let (tx, _rx) = mpsc::channel(8);
+    let (tx, _rx) = input_queue(8, 1 << 20);
     let health = Arc::new(PortHealth::default());
     let counters = Arc::new(DaemonCounters::default());
     let (stop_tx, stop_rx) = watch::channel(false);

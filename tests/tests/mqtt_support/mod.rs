@@ -7,12 +7,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use picket_engine::RawInput;
 use picket_schema::{DaemonState, SiteId, StatusMessage};
 use picket_system_tests::mosquitto::Received;
 use picketd::mqtt::{MqttCounters, MqttError, MqttReport, MqttSettings};
 use picketd::outbox::{FsyncPolicy, Outbox, OutboxLimits};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use picketd::queue::{InputReceiver, input_queue};
+use tokio::sync::{Notify, oneshot, watch};
 
 pub const SITE: &str = "t1";
 pub const ALERTS: &str = "picket/t1/alerts";
@@ -52,7 +52,7 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub outbox: Arc<Mutex<Outbox>>,
     pub ready: Arc<Notify>,
-    pub inputs: mpsc::Receiver<RawInput>,
+    pub inputs: InputReceiver,
     pub status: watch::Sender<StatusMessage>,
     pub counters: Arc<MqttCounters>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -60,9 +60,13 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The byte budget of the input channel when a test does not choose
+    /// one: large enough that the item capacity binds first.
+    pub const INPUT_BYTES: usize = 64 << 20;
+
     pub fn start(settings: MqttSettings, input_capacity: usize) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, settings, input_capacity)
+        Self::start_in(dir, settings, input_capacity, Self::INPUT_BYTES)
     }
 
     /// Starts the MQTT task over the outbox in `dir` (reopened if it exists).
@@ -70,6 +74,7 @@ impl Daemon {
         dir: tempfile::TempDir,
         settings: MqttSettings,
         input_capacity: usize,
+        input_bytes: usize,
     ) -> Daemon {
         let limits = OutboxLimits {
             fsync: FsyncPolicy::Never,
@@ -77,7 +82,7 @@ impl Daemon {
         };
         let outbox = Arc::new(Mutex::new(Outbox::open(dir.path(), limits).unwrap()));
         let ready = Arc::new(Notify::new());
-        let (input_tx, inputs) = mpsc::channel(input_capacity);
+        let (input_tx, inputs) = input_queue(input_capacity, input_bytes);
         let (status, status_rx) = watch::channel(status());
         let counters = Arc::new(MqttCounters::default());
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
