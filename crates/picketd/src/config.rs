@@ -1004,7 +1004,10 @@ dir = "/tmp/picket-state"
         // 2 MiB MQTT packets do not fit a 1 MiB input channel.
         let text = format!(
             "{}\n[daemon]\ninput_channel_mib = 1\n",
-            MINIMAL.replace("port = 1883", "port = 1883\nmax_incoming_packet_bytes = 2097152")
+            MINIMAL.replace(
+                "port = 1883",
+                "port = 1883\nmax_incoming_packet_bytes = 2097152"
+            )
         );
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("daemon.input_channel_mib"), "{error}");
@@ -1013,7 +1016,10 @@ dir = "/tmp/picket-state"
         // Nor a 1 MiB recorder queue; 2 MiB holds it.
         let text = format!(
             "{}\n[recording]\nqueue_mib = 1\n",
-            MINIMAL.replace("port = 1883", "port = 1883\nmax_incoming_packet_bytes = 2097152")
+            MINIMAL.replace(
+                "port = 1883",
+                "port = 1883\nmax_incoming_packet_bytes = 2097152"
+            )
         );
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("recording.queue_mib"), "{error}");

@@ -527,6 +527,53 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_is_bounded_in_bytes_and_the_worker_gives_them_back() {
+        let counters = Arc::new(DaemonCounters::default());
+        let (items, queue) = std::sync::mpsc::sync_channel(100);
+        let sender = RecordingSender {
+            items,
+            budget: Arc::new(ByteBudget::new(1_000)),
+            counters: Arc::clone(&counters),
+        };
+        let sized = |bytes: usize| RawInput {
+            bytes: vec![7; bytes],
+            ..input(0)
+        };
+        sender.input(&sized(600));
+        // 1,200 bytes would not fit: dropped and counted although the
+        // queue has room for 99 more items.
+        sender.input(&sized(600));
+        // Ticks hold no payload and always fit.
+        sender.tick(Timestamp::UNIX_EPOCH);
+        sender.input(&sized(400));
+        assert_eq!(counters.recording_queue_drops.load(Ordering::Relaxed), 1);
+        assert_eq!(sender.budget.held(), 1_000);
+        assert_eq!(queue.try_iter().count(), 3);
+
+        // Through a real worker: every byte comes back once recorded.
+        let dir = tempfile::tempdir().unwrap();
+        let settings = RecordingSettings {
+            queue_mib: 1,
+            ..RecordingSettings::default()
+        };
+        let (sender, thread) =
+            start(&settings, dir.path().to_path_buf(), Arc::clone(&counters)).unwrap();
+        let budget = Arc::clone(&sender.budget);
+        for _ in 0..20 {
+            sender.input(&sized(100_000));
+        }
+        drop(sender);
+        thread.join();
+        let recorded = Reader::open_read_only(dir.path())
+            .unwrap()
+            .report()
+            .records();
+        let dropped = counters.recording_queue_drops.load(Ordering::Relaxed) - 1;
+        assert_eq!(recorded + dropped, 20, "every input recorded or counted");
+        assert_eq!(budget.held(), 0);
+    }
+
+    #[test]
     fn settings_are_validated() {
         assert!(RecordingSettings::default().validate().is_ok());
         let small_total = RecordingSettings {
