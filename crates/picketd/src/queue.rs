@@ -282,6 +282,53 @@ mod tests {
         assert_eq!(sender.try_send(input(10)), Err(QueueRefusal::Closed));
     }
 
+    /// Senders racing a slow receiver, with waits that often run out: every
+    /// input is either received or refused, and every byte comes back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_senders_leave_no_bytes_behind() {
+        let (sender, mut receiver) = input_queue(32, 64 * 1024);
+        let senders: Vec<_> = (0..4)
+            .map(|task| {
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let mut refused = 0u64;
+                    for n in 0..2_000usize {
+                        let size = 1 + (n * 7_919 + task * 104_729) % 8_192;
+                        let sent = if n % 3 == 0 {
+                            sender.try_send(input(size))
+                        } else {
+                            sender
+                                .send_within(input(size), Duration::from_micros(200))
+                                .await
+                        };
+                        refused += u64::from(sent.is_err());
+                    }
+                    refused
+                })
+            })
+            .collect();
+        drop(sender);
+        let mut received = 0u64;
+        let mut batch = Vec::new();
+        while receiver.recv_many(&mut batch, 16).await > 0 {
+            for input in batch.drain(..) {
+                received += 1;
+                receiver.done(&input);
+            }
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        let mut refused = 0;
+        for task in senders {
+            refused += task.await.unwrap();
+        }
+        assert_eq!(received + refused, 8_000);
+        assert!(
+            refused > 0 && received > 0,
+            "{received} received, {refused} refused"
+        );
+        assert_eq!(receiver.budget().held(), 0);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_waiting_sender_gets_in_when_bytes_come_back_and_gives_up_after_its_wait() {
         let (sender, mut receiver) = input_queue(100, 1_000);
