@@ -2,9 +2,8 @@
 //! task together, and takes them down in order.
 //!
 //! ```text
-//!  serial task (per port) ─┐  RawInput, queue.rs (bounded   engine thread (std)
-//!                          │  in items and bytes)
-//!  MQTT task (sensor subs) ┴──────────────────────────────► Engine::handle_input
+//!  serial task (per port) ─┐  RawInput, bounded in items    engine thread (std)
+//!  MQTT task (sensor subs) ┴─ and bytes (queue.rs) ───────► Engine::handle_input
 //!                                                            Engine::handle_tick (every tick)
 //!                                                            Engine::handle_release (lag ran out)
 //!                                                              │ stage + commit (one per batch)

@@ -58,11 +58,6 @@ impl ByteBudget {
         }
     }
 
-    /// The limit, bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Bytes taken and not yet given back.
     pub fn held(&self) -> usize {
         self.limit - self.permits.available_permits()
@@ -176,11 +171,6 @@ impl InputSender {
                 mpsc::error::SendTimeoutError::Closed(_) => QueueRefusal::Closed,
             }
         })
-    }
-
-    /// Whether the engine has stopped taking inputs.
-    pub fn is_closed(&self) -> bool {
-        self.items.is_closed()
     }
 }
 
