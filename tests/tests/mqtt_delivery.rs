@@ -249,18 +249,21 @@ async fn large_payloads_are_refused_by_bytes_before_the_item_count() {
     let publish = |i: u8| publisher.publish("sensors/a/reports", vec![i; PAYLOAD], false);
     let dropped_since =
         |daemon: &Daemon| daemon.counters.snapshot().inputs_dropped - before.inputs_dropped;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let wait_for_drops = async |daemon: &Daemon, drops: u64| {
+        while dropped_since(daemon) < drops {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                daemon.counters.snapshot()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
     for i in 0..10u8 {
         publish(i).await.unwrap();
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while dropped_since(&daemon) < 7 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            daemon.counters.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_drops(&daemon, 7).await;
     // The first three, in order and whole; one given back.
     let mut payloads = Vec::new();
     while let Some(input) = daemon.inputs.try_recv() {
@@ -280,14 +283,7 @@ async fn large_payloads_are_refused_by_bytes_before_the_item_count() {
         .unwrap();
     assert_eq!(next.bytes, vec![10; PAYLOAD]);
     publish(11).await.unwrap();
-    while dropped_since(&daemon) < 8 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            daemon.counters.snapshot()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_drops(&daemon, 8).await;
     assert_eq!(dropped_since(&daemon), 8);
     daemon.shutdown().await;
 }

@@ -1001,28 +1001,23 @@ dir = "/tmp/picket-state"
 
     #[test]
     fn queue_budgets_must_hold_the_largest_input() {
-        // 2 MiB MQTT packets do not fit a 1 MiB input channel.
-        let text = format!(
-            "{}\n[daemon]\ninput_channel_mib = 1\n",
-            MINIMAL.replace(
+        // 2 MiB MQTT packets, and a 1 MiB budget in `table`.
+        let with_big_packets = |table: &str| {
+            let minimal = MINIMAL.replace(
                 "port = 1883",
-                "port = 1883\nmax_incoming_packet_bytes = 2097152"
-            )
-        );
+                "port = 1883\nmax_incoming_packet_bytes = 2097152",
+            );
+            format!("{minimal}\n{table}\n")
+        };
+        let text = with_big_packets("[daemon]\ninput_channel_mib = 1");
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("daemon.input_channel_mib"), "{error}");
         assert_eq!(error.line(), Some(text.lines().count()), "{error}");
         assert!(error.to_string().contains("2097152 bytes"), "{error}");
-        // Nor a 1 MiB recorder queue; 2 MiB holds it.
-        let text = format!(
-            "{}\n[recording]\nqueue_mib = 1\n",
-            MINIMAL.replace(
-                "port = 1883",
-                "port = 1883\nmax_incoming_packet_bytes = 2097152"
-            )
-        );
+        let text = with_big_packets("[recording]\nqueue_mib = 1");
         let error = parse(&text).unwrap_err();
         assert_eq!(error.key(), Some("recording.queue_mib"), "{error}");
+        // 2 MiB holds it.
         parse(&text.replace("queue_mib = 1", "queue_mib = 2")).unwrap();
         // The defaults hold the default packet limit.
         let config = parse(MINIMAL).unwrap();
